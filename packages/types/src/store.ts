@@ -175,6 +175,8 @@ export interface HandlerRunRow {
   next_attempt_at: number | null;
   last_error: string | null;
   lease_until: number | null;
+  /** What the run needs besides the event (for notification runs: the intent). */
+  payload: unknown;
   updated_at: number;
 }
 
@@ -413,6 +415,7 @@ export const MIKA_SCHEMA = {
         next_attempt_at: "timestamp",
         last_error: "text",
         lease_until: "timestamp",
+        payload: "json",
         updated_at: "timestamp",
       },
       required: ["event_row_id", "handler", "status", "attempts", "updated_at"],
