@@ -1,0 +1,373 @@
+/**
+ * The Paddle API methods, called through the official SDK (`@paddle/paddle-node-sdk`). Every SDK
+ * failure is rethrown as a {@link ProviderError} without secrets in its message.
+ */
+
+import {
+  type PaymentProvider,
+  type ProviderActionResult,
+  type ProviderCheckout,
+  type ProviderCheckoutInput,
+  type ProviderCheckoutLine,
+  ProviderError,
+  type ProviderSubscriptions,
+  type RefundInput,
+} from "@mika/types";
+import type { Paddle, Transaction } from "@paddle/paddle-node-sdk";
+import { CHECKOUT_ID_KEY } from "./parse.js";
+import { currency, minorUnits, str } from "./read.js";
+
+/** The parts of a `Paddle` SDK instance the adapter calls. */
+export type PaddleClient = Pick<
+  Paddle,
+  "transactions" | "adjustments" | "subscriptions" | "customerPortalSessions"
+>;
+
+/** Paddle's tax categories, for products created inline with a non-catalog price. */
+export type PaddleTaxCategory =
+  | "digital-goods"
+  | "ebooks"
+  | "implementation-services"
+  | "professional-services"
+  | "saas"
+  | "software-programming-services"
+  | "standard"
+  | "training-services"
+  | "website-hosting";
+
+/** Settings the API methods share. */
+export interface ApiSettings {
+  client: PaddleClient;
+  livemode: boolean;
+  checkoutUrl: string | undefined;
+  taxCategory: PaddleTaxCategory;
+  refundReason: string;
+}
+
+/**
+ * HTTP statuses of Paddle's shared error codes. The SDK's `ApiError` drops the response status, so
+ * `providerStatus` is derived from the documented code where Paddle fixes one, and left out otherwise.
+ */
+const STATUS_BY_CODE: Record<string, number> = {
+  bad_request: 400,
+  invalid_field: 400,
+  invalid_json: 400,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  request_body_too_large: 413,
+  too_many_requests: 429,
+  internal_error: 500,
+  not_implemented: 501,
+  service_unavailable: 503,
+};
+
+function clip(text: string, max = 300): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** Turns anything the SDK throws into a {@link ProviderError}. */
+export function toProviderError(what: string, error: unknown): ProviderError {
+  if (error instanceof ProviderError) return error;
+  const e = (error ?? {}) as Record<string, unknown>;
+  if (typeof e.code === "string" && typeof e.type === "string") {
+    // The SDK's ApiError: Paddle answered with { error: { type, code, detail, errors? } }.
+    const status = STATUS_BY_CODE[e.code];
+    const retryAfter =
+      typeof e.retryAfter === "number" && Number.isFinite(e.retryAfter) && e.retryAfter >= 0
+        ? e.retryAfter
+        : undefined;
+    const fields = Array.isArray(e.errors)
+      ? e.errors
+          .map((f: unknown) => {
+            const r = (f ?? {}) as Record<string, unknown>;
+            return typeof r.field === "string" ? `${r.field}: ${String(r.message ?? "invalid")}` : undefined;
+          })
+          .filter((f): f is string => f !== undefined)
+      : [];
+    const detail = typeof e.detail === "string" && e.detail ? ` (${clip(e.detail)})` : "";
+    const fieldText = fields.length ? ` Fields: ${clip(fields.join("; "))}.` : "";
+    return new ProviderError(`Paddle refused ${what}: ${e.code}${detail}.${fieldText}`, {
+      ...(status !== undefined ? { providerStatus: status } : {}),
+      providerCode: e.code,
+      ...(retryAfter !== undefined ? { retryAfter } : {}),
+      retryable: e.code === "too_many_requests" || e.type === "api_error" || (status ?? 0) >= 500,
+      cause: error,
+    });
+  }
+  if (error instanceof SyntaxError) {
+    return new ProviderError(
+      `Paddle answered ${what} with a body that is not JSON (usually an error page in front of the API): retry later.`,
+      { retryable: true, cause: error },
+    );
+  }
+  return new ProviderError(
+    `Paddle ${what} failed before a usable answer arrived (network error or unreadable response): retry later.`,
+    { retryable: true, cause: error },
+  );
+}
+
+async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await fn();
+  } catch (error) {
+    throw toProviderError(what, error);
+  }
+  if (result === undefined || result === null) {
+    throw new ProviderError(`Paddle answered ${what} without data: retry later.`, { retryable: true });
+  }
+  return result;
+}
+
+function invalid(message: string): ProviderError {
+  return new ProviderError(message, { retryable: false });
+}
+
+function transactionItem(line: ProviderCheckoutLine, settings: ApiSettings) {
+  if (!Number.isSafeInteger(line.quantity) || line.quantity < 1) {
+    throw invalid("Each checkout line needs a whole quantity of at least 1.");
+  }
+  if (line.priceRef) return { priceId: line.priceRef, quantity: line.quantity };
+  const code = currency(line.currency);
+  if (
+    !line.name ||
+    line.amount === undefined ||
+    !Number.isSafeInteger(line.amount) ||
+    line.amount < 0 ||
+    !code
+  ) {
+    throw invalid(
+      "A checkout line needs a Paddle price id (priceRef, pri_…) or an inline name, amount (minor units) and currency.",
+    );
+  }
+  return {
+    price: {
+      name: line.name,
+      description: line.name,
+      unitPrice: { amount: String(line.amount), currencyCode: code },
+      ...(line.interval ? { billingCycle: { interval: line.interval, frequency: 1 } } : {}),
+      product: { name: line.name, taxCategory: settings.taxCategory },
+    },
+    quantity: line.quantity,
+  };
+}
+
+const CHECKOUT_STATUS: Record<string, ProviderCheckout["status"]> = {
+  draft: "open",
+  ready: "open",
+  billed: "open",
+  past_due: "open",
+  paid: "complete",
+  completed: "complete",
+  canceled: "expired",
+};
+
+/** A Paddle transaction as Mika's {@link ProviderCheckout}. */
+export function checkoutFromTransaction(t: Transaction, livemode: boolean): ProviderCheckout {
+  const totals = t.details?.totals;
+  const amount = minorUnits(totals?.grandTotal) ?? minorUnits(totals?.total);
+  const settled = t.status === "paid" || t.status === "completed";
+  const out: ProviderCheckout = {
+    providerCheckoutId: t.id,
+    status: CHECKOUT_STATUS[t.status] ?? "open",
+    paymentStatus: settled ? (amount === 0 ? "no_payment_required" : "paid") : "unpaid",
+    paymentRef: t.id,
+    livemode,
+  };
+  const url = str(t.checkout?.url);
+  if (url) out.url = url;
+  const checkoutRef = str((t.customData as Record<string, unknown> | null)?.[CHECKOUT_ID_KEY]);
+  if (checkoutRef) out.checkoutRef = checkoutRef;
+  if (amount !== undefined) out.amount = amount;
+  const code = currency(totals?.currencyCode) ?? currency(t.currencyCode);
+  if (code) out.currency = code;
+  if (t.subscriptionId) out.subscriptionRef = t.subscriptionId;
+  if (t.customerId) out.customerRef = t.customerId;
+  return out;
+}
+
+function adjustmentStatus(status: string): ProviderActionResult["status"] {
+  if (status === "approved") return "succeeded";
+  if (status === "rejected" || status === "reversed") return "failed";
+  return "pending";
+}
+
+/** Splits a partial refund over the transaction's line items, each up to its own total. */
+function allocate(
+  t: Transaction,
+  amount: number,
+): { itemId: string; type: "partial"; amount: string }[] | undefined {
+  const items: { itemId: string; type: "partial"; amount: string }[] = [];
+  let left = amount;
+  for (const line of t.details?.lineItems ?? []) {
+    if (left <= 0) break;
+    const available = minorUnits(line.totals?.total) ?? 0;
+    if (available <= 0) continue;
+    const take = Math.min(available, left);
+    items.push({ itemId: line.id, type: "partial", amount: String(take) });
+    left -= take;
+  }
+  return left === 0 ? items : undefined;
+}
+
+/** Builds the API groups of the provider. */
+export function paddleApi(settings: ApiSettings): Required<
+  Pick<PaymentProvider, "checkout" | "refunds" | "portal">
+> & {
+  subscriptions: Required<ProviderSubscriptions>;
+} {
+  const { client, livemode } = settings;
+  return {
+    checkout: {
+      async create(input: ProviderCheckoutInput) {
+        if (!input.lines?.length) throw invalid("A checkout needs at least one line.");
+        const items = input.lines.map((line) => transactionItem(line, settings));
+        const inlineCurrency = input.lines.map((l) => currency(l.currency)).find((c) => c !== undefined);
+        const body = {
+          items,
+          customData: { ...(input.metadata ?? {}), [CHECKOUT_ID_KEY]: input.checkoutId },
+          ...(input.customer?.customerRef ? { customerId: input.customer.customerRef } : {}),
+          ...(inlineCurrency ? { currencyCode: inlineCurrency } : {}),
+          ...(settings.checkoutUrl ? { checkout: { url: settings.checkoutUrl } } : {}),
+        };
+        const t = await call("creating a transaction", () =>
+          client.transactions.create(body as Parameters<PaddleClient["transactions"]["create"]>[0]),
+        );
+        const checkout = checkoutFromTransaction(t, livemode);
+        if (!checkout.url) {
+          throw new ProviderError(
+            `Paddle created transaction ${t.id} without a checkout URL: set a default payment link in Paddle (Checkout settings) or pass checkoutUrl to paddleProvider().`,
+            { retryable: false },
+          );
+        }
+        return checkout;
+      },
+      async retrieve(providerCheckoutId: string) {
+        const t = await call("fetching a transaction", () => client.transactions.get(providerCheckoutId));
+        return checkoutFromTransaction(t, livemode);
+      },
+      async expire(providerCheckoutId: string) {
+        // Paddle cancels only draft and ready transactions; a paid one is refused (→ ProviderError).
+        await call("canceling a transaction", () =>
+          client.transactions.update(providerCheckoutId, { status: "canceled" }),
+        );
+      },
+    },
+
+    refunds: {
+      async create(input: RefundInput) {
+        const reason = input.reason?.trim() || settings.refundReason;
+        if (input.amount === undefined) {
+          const adjustment = await call("creating a refund", () =>
+            client.adjustments.create({
+              action: "refund",
+              type: "full",
+              reason,
+              transactionId: input.paymentRef,
+            }),
+          );
+          return { ref: adjustment.id, status: adjustmentStatus(adjustment.status) };
+        }
+        if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
+          throw invalid("A refund amount is a positive integer in minor units.");
+        }
+        const t = await call("fetching the transaction to refund", () =>
+          client.transactions.get(input.paymentRef),
+        );
+        const txCurrency = currency(t.details?.totals?.currencyCode) ?? currency(t.currencyCode);
+        if (input.currency && txCurrency && currency(input.currency) !== txCurrency) {
+          throw invalid(
+            `The refund currency ${input.currency} differs from the transaction's ${txCurrency}: refund in ${txCurrency}.`,
+          );
+        }
+        const total = minorUnits(t.details?.totals?.grandTotal) ?? minorUnits(t.details?.totals?.total);
+        const full = total !== undefined && input.amount === total;
+        const items = full ? undefined : allocate(t, input.amount);
+        if (!full && !items) {
+          throw invalid(
+            `The refund amount ${input.amount} is more than transaction ${t.id} holds across its items.`,
+          );
+        }
+        const adjustment = await call("creating a refund", () =>
+          client.adjustments.create(
+            full
+              ? { action: "refund", type: "full", reason, transactionId: input.paymentRef }
+              : { action: "refund", type: "partial", reason, transactionId: input.paymentRef, items: items! },
+          ),
+        );
+        return { ref: adjustment.id, status: adjustmentStatus(adjustment.status) };
+      },
+    },
+
+    subscriptions: {
+      async cancel({ subscriptionRef, atPeriodEnd }) {
+        const s = await call("canceling a subscription", () =>
+          client.subscriptions.cancel(subscriptionRef, {
+            effectiveFrom: atPeriodEnd ? "next_billing_period" : "immediately",
+          }),
+        );
+        return { ref: s.id, status: "succeeded" };
+      },
+      async pause({ subscriptionRef }) {
+        const s = await call("pausing a subscription", () =>
+          client.subscriptions.pause(subscriptionRef, { effectiveFrom: "next_billing_period" }),
+        );
+        return { ref: s.id, status: "succeeded" };
+      },
+      async resume({ subscriptionRef }) {
+        const current = await call("fetching a subscription", () =>
+          client.subscriptions.get(subscriptionRef),
+        );
+        if (current.status === "paused") {
+          const s = await call("resuming a subscription", () =>
+            client.subscriptions.resume(subscriptionRef, { effectiveFrom: "immediately" }),
+          );
+          return { ref: s.id, status: "succeeded" };
+        }
+        if (current.scheduledChange) {
+          // A scheduled cancel (or pause) is undone by removing the scheduled change.
+          const s = await call("removing a scheduled change", () =>
+            client.subscriptions.update(subscriptionRef, { scheduledChange: null }),
+          );
+          return { ref: s.id, status: "succeeded" };
+        }
+        return { ref: current.id, status: "succeeded" };
+      },
+      async change({ subscriptionRef, priceRef, quantity, prorate }) {
+        let units = quantity;
+        if (units === undefined) {
+          const current = await call("fetching a subscription", () =>
+            client.subscriptions.get(subscriptionRef),
+          );
+          units = current.items?.[0]?.quantity ?? 1;
+        }
+        if (!Number.isSafeInteger(units) || units < 1)
+          throw invalid("The quantity must be a whole number ≥ 1.");
+        const s = await call("changing a subscription", () =>
+          client.subscriptions.update(subscriptionRef, {
+            items: [{ priceId: priceRef, quantity: units }],
+            prorationBillingMode: prorate === false ? "full_next_billing_period" : "prorated_immediately",
+          }),
+        );
+        return { ref: s.id, status: "succeeded" };
+      },
+    },
+
+    portal: {
+      async create({ customerRef }) {
+        const session = await call("creating a customer portal session", () =>
+          client.customerPortalSessions.create(customerRef, []),
+        );
+        const url = str(session.urls?.general?.overview);
+        if (!url) {
+          throw new ProviderError("Paddle created a portal session without an overview URL: retry later.", {
+            retryable: true,
+          });
+        }
+        return { url };
+      },
+    },
+  };
+}
