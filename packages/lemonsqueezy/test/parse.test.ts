@@ -176,6 +176,14 @@ describe("hand-built bodies for events with no public sample", () => {
     expect(e).toMatchObject({ refundedAmount: 5899, amount: 5899, full: true });
   });
 
+  it("order_refunded: full once the cumulative refunded_amount reaches the total, whatever the status", async () => {
+    const body = handBuilt.orderPartiallyRefunded();
+    body.data.attributes.refunded_amount = 5899;
+    expect(kindOf(await parsed(body), "refund.updated").full).toBe(true);
+    body.data.attributes.refunded_amount = 5898;
+    expect(kindOf(await parsed(body), "refund.updated").full).toBe(false);
+  });
+
   it("order_refunded without refunded_amount: full when the status is refunded, else unknown", async () => {
     const full = handBuilt.orderFullyRefunded();
     delete full.data.attributes.refunded_amount;
