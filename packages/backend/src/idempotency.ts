@@ -1,0 +1,129 @@
+/**
+ * Idempotent API calls. A key is claimed in a transaction together with whatever the call must hold
+ * (an order, stock); the provider is called outside any transaction; the result is stored under the
+ * key. Same key + same request → the stored result and no second provider call; same key + different
+ * request → 409 IDEMPOTENCY_MISMATCH; a concurrent call with the key waits for the first one's result.
+ */
+import { err, type MikaErr, type MikaResult, ok, ProviderError, type StoreTx } from "@mika/types";
+import type { Engine } from "./engine.js";
+import { errorMessage, sha256Hex, stableStringify } from "./util.js";
+
+/** The steps of one idempotent call. */
+export interface IdempotentSteps<S, R> {
+  /** Runs in the transaction that claims the key. Return an error envelope to abort (nothing is kept). */
+  begin(tx: StoreTx): Promise<{ ok: true; state: S } | MikaErr>;
+  /** The provider call (outside any transaction). Throw `ProviderError` for provider refusals. */
+  call(state: S): Promise<R>;
+  /** Stores the outcome (inside the transaction that records the result). Returns the response data. */
+  commit(tx: StoreTx, state: S, result: R): Promise<unknown>;
+  /** Undoes `begin`'s holds after a failed call (inside a transaction). */
+  fail?(tx: StoreTx, state: S, error: unknown): Promise<void>;
+}
+
+const LEASE_MS = 60_000;
+
+/** Another call claimed the key between our read and our insert: roll back and look again. */
+class KeyRace extends Error {}
+const WAIT_MS = 15_000;
+
+/** Maps a thrown provider error to a `PROVIDER_FAILED` envelope (never echoing secrets). */
+export function providerFailure(engine: Engine, provider: string, error: unknown): MikaErr {
+  if (error instanceof ProviderError) {
+    engine.logger.warn(`${provider} refused a call`, {
+      status: error.providerStatus,
+      code: error.providerCode,
+      message: error.message,
+    });
+    return err("PROVIDER_FAILED", `${provider}: ${error.message}`, {
+      ...(error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {}),
+    });
+  }
+  engine.logger.error(`${provider} call failed unexpectedly`, { error: errorMessage(error) });
+  return err("PROVIDER_FAILED", `${provider} could not be reached or answered unexpectedly; retry later.`);
+}
+
+/** Runs `steps` once per (scope, key). */
+export async function idempotent<S, R>(
+  engine: Engine,
+  provider: string,
+  scope: string,
+  key: string,
+  request: unknown,
+  steps: IdempotentSteps<S, R>,
+): Promise<MikaResult<unknown>> {
+  if (typeof key !== "string" || key.length < 8 || key.length > 255) {
+    return err(
+      "VALIDATION_FAILED",
+      "The idempotency key must be 8 to 255 characters (a UUID per attempt is ideal).",
+      {
+        fields: { idempotencyKey: "8-255 characters" },
+      },
+    );
+  }
+  const id = `${scope}:${key}`;
+  const requestHash = await sha256Hex(stableStringify(request));
+  const deadline = engine.now() + WAIT_MS;
+
+  for (;;) {
+    const claim = await engine.store
+      .transaction(async (tx) => {
+        const now = engine.now();
+        const existing = await tx.get("idempotency", id, { lock: true });
+        if (existing) {
+          if (existing.request_hash !== requestHash) {
+            return err(
+              "IDEMPOTENCY_MISMATCH",
+              "This idempotency key was used with a different request: use a new key for a new request.",
+            );
+          }
+          if (existing.status === "done") return { done: existing.response };
+          if (existing.lease_until !== null && existing.lease_until > now) return { wait: true as const };
+          await tx.delete("idempotency", id); // the earlier attempt died: start again
+        }
+        const begun = await steps.begin(tx);
+        if (!begun.ok) return begun;
+        const inserted = await tx.insert("idempotency", {
+          id,
+          request_hash: requestHash,
+          status: "in_progress",
+          response: null,
+          created_at: now,
+          lease_until: now + LEASE_MS,
+        });
+        if (!inserted) throw new KeyRace();
+        return { state: begun.state };
+      })
+      .catch((error: unknown) => {
+        if (error instanceof KeyRace) return { wait: true as const };
+        throw error;
+      });
+    if ("ok" in claim) return claim;
+    if ("done" in claim) return ok(claim.done);
+    if ("wait" in claim) {
+      if (engine.now() > deadline) {
+        return err("CONFLICT", "A request with this idempotency key is still in progress: retry shortly.", {
+          retryAfter: 1,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      continue;
+    }
+
+    let result: R;
+    try {
+      result = await steps.call(claim.state);
+    } catch (error) {
+      await engine.store.transaction(async (tx) => {
+        await steps.fail?.(tx, claim.state, error);
+        await tx.delete("idempotency", id);
+      });
+      return providerFailure(engine, provider, error);
+    }
+    const data = await engine.store.transaction(async (tx) => {
+      const response = await steps.commit(tx, claim.state, result);
+      await tx.update("idempotency", id, { status: "done", response, lease_until: null });
+      return response;
+    });
+    return ok(data);
+  }
+}

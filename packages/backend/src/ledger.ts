@@ -1,0 +1,428 @@
+/**
+ * The ledger: how one normalized event changes orders, payments, refunds, disputes and subscriptions.
+ * Runs inside the same store transaction as the inbox insert. Rules (DESIGN §3):
+ * - order state only moves forward (paid never returns to awaiting_payment);
+ * - subscription snapshots apply only when newer (`updatedAt`); at equal times a terminal state wins;
+ * - refunds are cumulative (`max`), so redelivery and reordering are harmless;
+ * - an event that names a checkout Mika does not know yet is parked, never dropped;
+ * - an event of the other mode (test vs live) than the order it names is never applied to it.
+ */
+import type { MikaEvent, OrderRow, OrderStatus, StoreTx, SubscriptionRow } from "@mika/types";
+import { commitReservations, releaseReservations } from "./stock.js";
+import { type NotificationIntent, toOrder, toSubscription } from "./types.js";
+
+/** What the ledger needs from its caller. */
+export interface LedgerContext {
+  now: number;
+  createId: (prefix: string) => string;
+}
+
+/** What applying one event did. */
+export type LedgerOutcome =
+  | { result: "applied"; orderId?: string; createdOrder?: boolean; intents: NotificationIntent[] }
+  | { result: "ignored"; reason: string }
+  | { result: "parked"; reason: string };
+
+const RANK: Record<OrderStatus, number> = {
+  pending: 0,
+  awaiting_payment: 1,
+  failed: 2,
+  expired: 2,
+  canceled: 2,
+  paid: 3,
+  partially_refunded: 4,
+  refunded: 5,
+};
+
+const TERMINAL_SUBSCRIPTION = new Set(["canceled", "expired"]);
+const CHANGE_RANK = { created: 0, updated: 1, canceled: 2 } as const;
+
+const applied = (
+  intents: NotificationIntent[] = [],
+  orderId?: string,
+  createdOrder?: boolean,
+): LedgerOutcome => ({
+  result: "applied",
+  intents,
+  ...(orderId ? { orderId } : {}),
+  ...(createdOrder ? { createdOrder } : {}),
+});
+
+/** Finds the order an event is about, locked for update. */
+async function findOrder(tx: StoreTx, event: MikaEvent): Promise<OrderRow | undefined> {
+  const provider = event.provider as string;
+  if (event.checkoutRef) {
+    const order = await tx.get("orders", event.checkoutRef, { lock: true });
+    if (order && order.provider === provider) return order;
+  }
+  const byColumn = async (
+    column: "provider_checkout_id" | "payment_ref" | "provider_order_ref",
+    value?: string,
+  ) => {
+    if (!value) return undefined;
+    const [order] = await tx.find("orders", { provider, [column]: value }, { limit: 1, lock: true });
+    return order;
+  };
+  return (
+    (await byColumn("provider_checkout_id", event.providerCheckoutId)) ??
+    (await byColumn("payment_ref", event.paymentRef)) ??
+    (await byColumn("provider_order_ref", event.orderRef))
+  );
+}
+
+/** Copies the refs an event knows onto the order, without overwriting known ones. */
+function refsPatch(order: OrderRow, event: MikaEvent): Partial<OrderRow> {
+  const patch: Partial<OrderRow> = {};
+  if (!order.provider_checkout_id && event.providerCheckoutId)
+    patch.provider_checkout_id = event.providerCheckoutId;
+  if (!order.payment_ref && event.paymentRef) patch.payment_ref = event.paymentRef;
+  if (!order.provider_order_ref && event.orderRef) patch.provider_order_ref = event.orderRef;
+  if (!order.subscription_ref && event.subscriptionRef) patch.subscription_ref = event.subscriptionRef;
+  if (!order.customer_ref && event.customerRef) patch.customer_ref = event.customerRef;
+  return patch;
+}
+
+async function saveOrder(
+  tx: StoreTx,
+  order: OrderRow,
+  patch: Partial<OrderRow>,
+  now: number,
+): Promise<OrderRow> {
+  const next = { ...order, ...patch, updated_at: now };
+  await tx.update("orders", order.id, { ...patch, updated_at: now });
+  return next;
+}
+
+/** Moves an order to `paid` if it is not there or beyond yet. */
+async function markPaid(tx: StoreTx, order: OrderRow, patch: Partial<OrderRow>, ctx: LedgerContext) {
+  if (RANK[order.status] >= RANK.paid)
+    return { order: await saveOrder(tx, order, patch, ctx.now), intents: [] };
+  const next = await saveOrder(
+    tx,
+    order,
+    { ...patch, status: "paid", paid_at: ctx.now, failure_reason: null },
+    ctx.now,
+  );
+  await commitReservations(tx, order.id, ctx.now);
+  return { order: next, intents: [{ type: "order.paid", order: toOrder(next) } as NotificationIntent] };
+}
+
+/** Applies one event inside the caller's transaction. */
+export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerContext): Promise<LedgerOutcome> {
+  switch (event.kind) {
+    case "unknown":
+      return { result: "ignored", reason: "unmapped event type" };
+    case "subscription.updated":
+      return applySubscription(tx, event, ctx);
+    case "dispute.updated":
+      return applyDispute(tx, event, ctx);
+    default:
+      break;
+  }
+
+  const order = await findOrder(tx, event);
+  if (order && order.livemode !== event.livemode) {
+    return {
+      result: "ignored",
+      reason: `${event.livemode ? "live" : "test"}-mode event for a ${order.livemode ? "live" : "test"}-mode order`,
+    };
+  }
+
+  switch (event.kind) {
+    case "checkout.completed": {
+      const paid = event.paymentStatus === "paid" || event.paymentStatus === "no_payment_required";
+      let row = order;
+      let created = false;
+      if (!row) {
+        row = {
+          id: event.checkoutRef ?? ctx.createId("ord"),
+          provider: event.provider,
+          status: "pending",
+          mode: event.mode ?? (event.subscriptionRef ? "subscription" : "payment"),
+          livemode: event.livemode,
+          amount: event.amount ?? null,
+          currency: event.currency ?? null,
+          refunded_amount: 0,
+          dispute_status: null,
+          provider_checkout_id: event.providerCheckoutId ?? null,
+          payment_ref: event.paymentRef ?? null,
+          provider_order_ref: event.orderRef ?? null,
+          subscription_ref: event.subscriptionRef ?? null,
+          customer_ref: event.customerRef ?? null,
+          customer_email: event.customer?.email ?? null,
+          customer_name: event.customer?.name ?? null,
+          token_hash: null,
+          url: null,
+          expires_at: null,
+          lines: null,
+          metadata: null,
+          failure_reason: null,
+          paid_at: null,
+          checked_at: null,
+          lease_until: null,
+          created_at: ctx.now,
+          updated_at: ctx.now,
+        };
+        if (!(await tx.insert("orders", row)))
+          throw new Error(`order ${row.id} was created concurrently; retry`);
+        created = true;
+      }
+      const patch: Partial<OrderRow> = { ...refsPatch(row, event) };
+      if (row.amount === null && event.amount !== undefined) patch.amount = event.amount;
+      if (row.currency === null && event.currency) patch.currency = event.currency;
+      if (!row.customer_email && event.customer?.email) patch.customer_email = event.customer.email;
+      if (!row.customer_name && event.customer?.name) patch.customer_name = event.customer.name;
+      if (paid) {
+        const result = await markPaid(tx, row, patch, ctx);
+        return applied(result.intents, row.id, created);
+      }
+      if (row.status === "pending") patch.status = "awaiting_payment";
+      await saveOrder(tx, row, patch, ctx.now);
+      return applied([], row.id, created);
+    }
+
+    case "checkout.expired": {
+      if (!order)
+        return event.checkoutRef
+          ? { result: "parked", reason: "order-unknown" }
+          : { result: "ignored", reason: "no such checkout" };
+      if (order.status === "pending" || order.status === "awaiting_payment") {
+        await saveOrder(tx, order, { ...refsPatch(order, event), status: "expired" }, ctx.now);
+        await releaseReservations(tx, order.id, ctx.now);
+      }
+      return applied([], order.id);
+    }
+
+    case "payment.succeeded":
+    case "payment.failed":
+    case "invoice.uncollectible": {
+      const status =
+        event.kind === "payment.succeeded"
+          ? "succeeded"
+          : event.kind === "payment.failed"
+            ? "failed"
+            : "uncollectible";
+      if (!order && event.checkoutRef) return { result: "parked", reason: "order-unknown" };
+      await tx.insert("payments", {
+        id: ctx.createId("pay"),
+        provider: event.provider,
+        event_id: event.eventId,
+        order_id: order?.id ?? null,
+        payment_ref: event.paymentRef ?? null,
+        subscription_ref: event.subscriptionRef ?? null,
+        invoice_ref: event.invoiceRef ?? null,
+        status,
+        amount: event.amount ?? null,
+        currency: event.currency ?? null,
+        reason: event.kind === "payment.failed" ? (event.reason ?? null) : null,
+        occurred_at: event.occurredAt.getTime(),
+      });
+      if (!order) {
+        const intents: NotificationIntent[] =
+          event.kind === "payment.failed"
+            ? [
+                {
+                  type: "payment.failed",
+                  provider: event.provider,
+                  ...(event.reason ? { reason: event.reason } : {}),
+                },
+              ]
+            : [];
+        return applied(intents);
+      }
+      const patch = refsPatch(order, event);
+      if (event.kind === "payment.succeeded") {
+        if (order.amount === null) patch.amount = event.amount;
+        if (order.currency === null) patch.currency = event.currency;
+        const result = await markPaid(tx, order, patch, ctx);
+        return applied(result.intents, order.id);
+      }
+      if (event.kind === "payment.failed") {
+        let next = order;
+        if (order.status === "pending" || order.status === "awaiting_payment") {
+          next = await saveOrder(
+            tx,
+            order,
+            { ...patch, status: "failed", failure_reason: event.reason ?? "payment failed" },
+            ctx.now,
+          );
+          await releaseReservations(tx, order.id, ctx.now);
+        } else {
+          next = await saveOrder(tx, order, patch, ctx.now);
+        }
+        return applied(
+          [
+            {
+              type: "payment.failed",
+              order: toOrder(next),
+              provider: event.provider,
+              ...(event.reason ? { reason: event.reason } : {}),
+            },
+          ],
+          order.id,
+        );
+      }
+      await saveOrder(tx, order, patch, ctx.now);
+      return applied([], order.id);
+    }
+
+    case "refund.updated": {
+      if (!order) {
+        return event.checkoutRef || event.paymentRef
+          ? { result: "parked", reason: "order-unknown" }
+          : { result: "ignored", reason: "refund for an unknown payment" };
+      }
+      const refundRef = event.refundRef ?? `payment:${event.paymentRef ?? order.id}`;
+      const [existing] = await tx.find(
+        "refunds",
+        { provider: event.provider, refund_ref: refundRef },
+        { limit: 1, lock: true },
+      );
+      if (existing) {
+        await tx.update("refunds", existing.id, {
+          status: event.status,
+          refunded_amount: Math.max(existing.refunded_amount, event.refundedAmount),
+          updated_at: ctx.now,
+        });
+      } else {
+        await tx.insert("refunds", {
+          id: ctx.createId("ref"),
+          provider: event.provider,
+          refund_ref: refundRef,
+          order_id: order.id,
+          payment_ref: event.paymentRef ?? order.payment_ref,
+          status: event.status,
+          refunded_amount: event.refundedAmount,
+          currency: event.currency,
+          updated_at: ctx.now,
+        });
+      }
+      if (event.status !== "succeeded" || RANK[order.status] < RANK.paid) {
+        await saveOrder(tx, order, refsPatch(order, event), ctx.now);
+        return applied([], order.id);
+      }
+      const refunded = Math.max(order.refunded_amount, event.refundedAmount);
+      const total = order.amount ?? event.amount;
+      const full = event.full || refunded >= total;
+      const status: OrderStatus = full ? "refunded" : refunded > 0 ? "partially_refunded" : order.status;
+      const grew = refunded > order.refunded_amount || RANK[status] > RANK[order.status];
+      const next = await saveOrder(
+        tx,
+        order,
+        {
+          ...refsPatch(order, event),
+          refunded_amount: refunded,
+          status: RANK[status] > RANK[order.status] ? status : order.status,
+        },
+        ctx.now,
+      );
+      return applied(
+        grew ? [{ type: "order.refunded", order: toOrder(next), refundedAmount: refunded, full }] : [],
+        order.id,
+      );
+    }
+  }
+  return { result: "ignored", reason: "unhandled kind" };
+}
+
+async function applyDispute(
+  tx: StoreTx,
+  event: MikaEvent & { kind: "dispute.updated" },
+  ctx: LedgerContext,
+): Promise<LedgerOutcome> {
+  const order = await findOrder(tx, event);
+  const disputeRef = event.disputeRef ?? `payment:${event.paymentRef ?? event.eventId}`;
+  const [existing] = await tx.find(
+    "disputes",
+    { provider: event.provider, dispute_ref: disputeRef },
+    { limit: 1, lock: true },
+  );
+  if (existing) {
+    if (existing.updated_at <= event.occurredAt.getTime()) {
+      await tx.update("disputes", existing.id, {
+        status: event.status,
+        amount: event.amount,
+        updated_at: event.occurredAt.getTime(),
+      });
+    }
+  } else {
+    await tx.insert("disputes", {
+      id: ctx.createId("dsp"),
+      provider: event.provider,
+      dispute_ref: disputeRef,
+      order_id: order?.id ?? null,
+      payment_ref: event.paymentRef ?? null,
+      status: event.status,
+      amount: event.amount,
+      currency: event.currency,
+      updated_at: event.occurredAt.getTime(),
+    });
+  }
+  if (
+    order &&
+    order.livemode === event.livemode &&
+    (!existing || existing.updated_at <= event.occurredAt.getTime())
+  ) {
+    await saveOrder(tx, order, { dispute_status: event.status }, ctx.now);
+  }
+  return applied([], order?.id);
+}
+
+async function applySubscription(
+  tx: StoreTx,
+  event: MikaEvent & { kind: "subscription.updated" },
+  ctx: LedgerContext,
+): Promise<LedgerOutcome> {
+  if (!event.subscriptionRef)
+    return { result: "ignored", reason: "subscription event without a subscription id" };
+  const updatedAt = event.updatedAt.getTime();
+  const [existing] = await tx.find(
+    "subscriptions",
+    { provider: event.provider, subscription_ref: event.subscriptionRef },
+    { limit: 1, lock: true },
+  );
+  const order = event.checkoutRef ? await tx.get("orders", event.checkoutRef, { lock: true }) : undefined;
+  const snapshot = {
+    status: event.status,
+    price_ref: event.priceRef ?? existing?.price_ref ?? null,
+    current_period_start: event.currentPeriodStart?.getTime() ?? existing?.current_period_start ?? null,
+    current_period_end: event.currentPeriodEnd?.getTime() ?? existing?.current_period_end ?? null,
+    cancel_at_period_end: event.cancelAtPeriodEnd,
+    customer_ref: event.customerRef ?? existing?.customer_ref ?? null,
+    provider_updated_at: updatedAt,
+    last_event_id: event.eventId,
+    updated_at: ctx.now,
+  };
+  let row: SubscriptionRow;
+  if (!existing) {
+    row = {
+      id: ctx.createId("sub"),
+      provider: event.provider,
+      subscription_ref: event.subscriptionRef,
+      order_id: order?.id ?? null,
+      livemode: event.livemode,
+      created_at: ctx.now,
+      ...snapshot,
+    };
+    if (!(await tx.insert("subscriptions", row)))
+      throw new Error("subscription was created concurrently; retry");
+  } else {
+    if (existing.livemode !== event.livemode)
+      return { result: "ignored", reason: "subscription of the other mode" };
+    const newer = updatedAt > existing.provider_updated_at;
+    const same = updatedAt === existing.provider_updated_at;
+    const existingTerminal = TERMINAL_SUBSCRIPTION.has(existing.status);
+    const eventTerminal = TERMINAL_SUBSCRIPTION.has(event.status);
+    const wins = newer || (same && (eventTerminal || !existingTerminal) && CHANGE_RANK[event.change] >= 1);
+    if (!wins) return { result: "ignored", reason: "an older snapshot than the one applied" };
+    row = { ...existing, ...snapshot, order_id: existing.order_id ?? order?.id ?? null };
+    await tx.update("subscriptions", existing.id, { ...snapshot, order_id: row.order_id });
+  }
+  if (order && !order.subscription_ref) {
+    await saveOrder(tx, order, { subscription_ref: event.subscriptionRef }, ctx.now);
+  }
+  return applied(
+    [{ type: "subscription.updated", subscription: toSubscription(row), change: event.change }],
+    order?.id,
+  );
+}

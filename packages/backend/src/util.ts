@@ -1,0 +1,53 @@
+/** Small helpers shared by the backend's modules. */
+import { toHex, utf8 } from "@mika/types";
+
+const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/**
+ * A time-sortable, URL-safe id: `<prefix>_<10 chars of ms time><12 random chars>`. Ids created later
+ * sort after earlier ones (to the millisecond), which keyset pagination relies on.
+ */
+export function defaultCreateId(prefix: string): string {
+  let time = Date.now();
+  let head = "";
+  for (let i = 0; i < 10; i++) {
+    head = ALPHABET[time % 36]! + head;
+    time = Math.floor(time / 36);
+  }
+  const random = crypto.getRandomValues(new Uint8Array(12));
+  let tail = "";
+  for (const b of random) tail += ALPHABET[b % 36];
+  return `${prefix}_${head}${tail}`;
+}
+
+/** sha256 hex of a string (tokens, request fingerprints). */
+export async function sha256Hex(text: string): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(text) as Uint8Array<ArrayBuffer>)));
+}
+
+/** A stable JSON string (object keys sorted), for fingerprinting requests. */
+export function stableStringify(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(",")}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(",")}}`;
+}
+
+/** Capped exponential backoff with ±20% jitter: attempt 1 → ~base, doubling up to `maxMs`. */
+export function backoffMs(
+  attempts: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
+  const raw = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempts - 1));
+  return Math.round(raw * (0.8 + 0.4 * random()));
+}
+
+/** An error's message, without stack, cut to a storable length. */
+export function errorMessage(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+}

@@ -1,0 +1,530 @@
+/**
+ * The webhook pipeline: read the raw body once (capped) → verify → parse → in ONE transaction insert
+ * the inbox row (unique on provider + event id) and apply the ledger → answer. Failures are recorded
+ * and retried; nothing acknowledged is lost.
+ */
+import {
+  type EventRow,
+  err,
+  fromUtf8,
+  type MikaEvent,
+  type MikaResult,
+  ok,
+  payloadHash,
+  reviveEvent,
+  type SerializedEvent,
+  type StoreTx,
+  serializeEvent,
+} from "@mika/types";
+import { type Engine, guarded } from "./engine.js";
+import { recordRuns, runRecordedRuns } from "./handlers.js";
+import { applyEvent } from "./ledger.js";
+import {
+  type NotificationIntent,
+  type Page,
+  type ReceiveResult,
+  toWebhookRecord,
+  type WebhookDetail,
+  type WebhookRecord,
+} from "./types.js";
+import { backoffMs, errorMessage } from "./util.js";
+
+/** Reads at most `max` bytes of the body; never buffers more than `max` + one chunk. */
+async function readCapped(request: Request, max: number): Promise<Uint8Array | "too-large"> {
+  const declared = Number(request.headers.get("content-length") ?? "");
+  if (Number.isFinite(declared) && declared > max) return "too-large";
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      return "too-large";
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/** What one processing attempt of a stored event came to. */
+type ProcessResult =
+  | { status: "processed" | "ignored" | "parked"; runIds: string[]; orderId?: string; createdOrder?: boolean }
+  | { status: "failed"; error: string };
+
+/**
+ * Applies a stored event inside `tx` and records the outcome on its row (and the handler runs it
+ * needs). Throws when the ledger throws, so the caller's transaction rolls back.
+ */
+async function applyAndRecord(
+  engine: Engine,
+  tx: StoreTx,
+  row: EventRow,
+  event: MikaEvent,
+): Promise<ProcessResult> {
+  const now = engine.now();
+  if (engine.livemode !== undefined && event.livemode !== engine.livemode) {
+    await tx.update("events", row.id, {
+      status: "ignored",
+      parked_reason: `${event.livemode ? "live" : "test"}-mode event; this deployment takes ${engine.livemode ? "live" : "test"} payments only`,
+      updated_at: now,
+    });
+    return { status: "ignored", runIds: [] };
+  }
+  const outcome = await applyEvent(tx, event, { now, createId: engine.createId });
+  if (outcome.result === "parked") {
+    const attempts = row.attempts + 1;
+    await tx.update("events", row.id, {
+      status: "pending",
+      parked_reason: outcome.reason,
+      attempts,
+      next_attempt_at: now + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
+      updated_at: now,
+    });
+    return { status: "parked", runIds: [] };
+  }
+  if (outcome.result === "ignored") {
+    await tx.update("events", row.id, {
+      status: "ignored",
+      parked_reason: outcome.reason,
+      next_attempt_at: null,
+      last_error: null,
+      updated_at: now,
+    });
+    return { status: "ignored", runIds: [] };
+  }
+  await tx.update("events", row.id, {
+    status: "processed",
+    processed_at: now,
+    parked_reason: null,
+    next_attempt_at: null,
+    last_error: null,
+    updated_at: now,
+  });
+  const runIds = await recordRuns(engine, tx, row.id, event, outcome.intents);
+  return {
+    status: "processed",
+    runIds,
+    ...(outcome.orderId ? { orderId: outcome.orderId } : {}),
+    ...(outcome.createdOrder ? { createdOrder: true } : {}),
+  };
+}
+
+/** Marks a stored event failed after a processing error (in its own transaction). */
+async function recordFailure(engine: Engine, row: EventRow, error: unknown): Promise<number> {
+  const now = engine.now();
+  const message = errorMessage(error);
+  let attempts = row.attempts + 1;
+  await engine.store.transaction(async (tx) => {
+    const current = await tx.get("events", row.id, { lock: true });
+    if (current && (current.status === "processed" || current.status === "ignored")) return;
+    attempts = (current?.attempts ?? row.attempts) + 1;
+    const patch = {
+      status: "failed" as const,
+      attempts,
+      last_error: message,
+      next_attempt_at:
+        attempts >= engine.retry.maxAttempts
+          ? null
+          : now + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
+      lease_until: null,
+      updated_at: now,
+    };
+    if (current) await tx.update("events", row.id, patch);
+    else await tx.insert("events", { ...row, ...patch });
+  });
+  engine.logger.error("webhook processing failed; recorded as failed and will be retried", {
+    id: row.id,
+    provider: row.provider,
+    eventType: row.event_type,
+    attempts,
+    error: message,
+  });
+  await notifyOps(engine, {
+    type: "ops.webhook_failed",
+    eventRowId: row.id,
+    provider: row.provider,
+    eventType: row.event_type,
+    error: message,
+    attempts,
+  });
+  return attempts;
+}
+
+async function notifyOps(engine: Engine, intent: NotificationIntent) {
+  try {
+    await engine.notifications?.handle(intent, () => undefined);
+  } catch (error) {
+    engine.logger.warn("the notifications hook threw", { error: errorMessage(error) });
+  }
+}
+
+/** After an order appears, parked events of the same provider get another go at once. */
+async function retryParked(engine: Engine, provider: string) {
+  const due = await engine.store.transaction((tx) =>
+    tx.find("events", { provider, status: "pending", parked_reason: "order-unknown" }, { limit: 20 }),
+  );
+  for (const row of due) await processStored(engine, row.id);
+}
+
+/**
+ * Processes a stored event (deferred, parked, failed, or replayed). Idempotent: an event already
+ * processed or ignored is left as it is.
+ */
+export async function processStored(
+  engine: Engine,
+  rowId: string,
+): Promise<ProcessResult | { status: "missing" }> {
+  let row: EventRow | undefined;
+  let result: ProcessResult;
+  try {
+    result = await engine.store.transaction(async (tx) => {
+      row = await tx.get("events", rowId, { lock: true });
+      if (!row) return { status: "failed", error: "missing" } as ProcessResult;
+      if (row.status === "processed" || row.status === "ignored" || row.status === "poison") {
+        return { status: row.status === "processed" ? "processed" : "ignored", runIds: [] } as ProcessResult;
+      }
+      const event = reviveEvent(row.event as SerializedEvent);
+      return applyAndRecord(engine, tx, { ...row }, event);
+    });
+  } catch (error) {
+    if (!row) throw error;
+    await recordFailure(engine, row, error);
+    return { status: "failed", error: errorMessage(error) };
+  }
+  if (!row) return { status: "missing" };
+  if (result.status === "processed" && result.runIds.length) await runRecordedRuns(engine, result.runIds);
+  if (result.status === "processed" && result.createdOrder) await retryParked(engine, row.provider);
+  return result;
+}
+
+/** `mika.webhooks.receive`: the whole pipeline for one request. */
+export async function receive(
+  engine: Engine,
+  input: { provider: string; request: Request },
+): Promise<MikaResult<ReceiveResult>> {
+  const provider = engine.providers.get(input.provider);
+  if (!provider) {
+    return err(
+      "PROVIDER_UNKNOWN",
+      `No provider named "${input.provider}" is configured: the webhook URL must end in one of ${[...engine.providers.keys()].map((n) => `/webhooks/${n}`).join(", ") || "(none configured)"}.`,
+    );
+  }
+  const receivedAt = engine.now();
+  const body = await readCapped(input.request, engine.maxBodyBytes);
+  if (body === "too-large") {
+    return err(
+      "PAYLOAD_TOO_LARGE",
+      `The webhook body is larger than ${engine.maxBodyBytes} bytes: raise config.maxBodyBytes if this sender really sends such events.`,
+    );
+  }
+  if (body.length === 0) {
+    return err(
+      "WEBHOOK_INVALID",
+      "The webhook body is empty: send the provider's event JSON as the request body.",
+      {
+        detail: "PAYLOAD_INVALID",
+      },
+    );
+  }
+
+  let verified: Awaited<ReturnType<typeof provider.verifyWebhook>>;
+  try {
+    verified = await provider.verifyWebhook({
+      rawBody: body,
+      headers: input.request.headers,
+      receivedAt: new Date(receivedAt),
+    });
+  } catch (error) {
+    engine.logger.error("verifyWebhook threw (a provider bug): answering 500 so the sender retries", {
+      provider: provider.name,
+      error: errorMessage(error),
+    });
+    return err("INTERNAL", "The provider adapter failed while verifying; the sender will retry.");
+  }
+  if (!verified.ok) {
+    const { code, message } = verified.error;
+    if (code === "SECRET_INVALID") {
+      engine.logger.error("webhook secret misconfigured: answering 500 so the provider keeps retrying", {
+        provider: provider.name,
+        problem: message,
+      });
+      return err(
+        "INTERNAL",
+        `Mika's ${provider.name} webhook secret is misconfigured; fix the configuration. ${message}`,
+      );
+    }
+    if (code === "PAYLOAD_INVALID") {
+      await recordPoison(engine, provider.name, body, receivedAt, message);
+    }
+    engine.logger.warn("webhook rejected", { provider: provider.name, code });
+    return err("WEBHOOK_INVALID", message, { detail: code });
+  }
+
+  const webhook = verified.webhook;
+  let event: MikaEvent;
+  try {
+    event = provider.parseWebhookEvent(webhook);
+  } catch (error) {
+    engine.logger.error("parseWebhookEvent threw (a provider bug); storing the event as unknown", {
+      provider: provider.name,
+      error: errorMessage(error),
+    });
+    event = {
+      kind: "unknown",
+      provider: webhook.provider,
+      eventId: webhook.eventId,
+      eventType: webhook.eventType,
+      occurredAt: webhook.occurredAt ?? new Date(receivedAt),
+      livemode: webhook.livemode ?? true,
+    };
+  }
+
+  const row: EventRow = {
+    id: engine.createId("evt"),
+    provider: provider.name,
+    event_id: webhook.eventId,
+    event_type: webhook.eventType,
+    kind: event.kind,
+    livemode: event.livemode,
+    payload_hash: webhook.payloadHash,
+    occurred_at: event.occurredAt.getTime(),
+    received_at: receivedAt,
+    status: "pending",
+    attempts: 0,
+    // due at once for deferred processing; an inline row is processed in the transaction that inserts it
+    next_attempt_at: receivedAt,
+    last_error: null,
+    parked_reason: null,
+    event: serializeEvent(event),
+    raw: fromUtf8(body),
+    processed_at: null,
+    lease_until: null,
+    duplicates: 0,
+    updated_at: receivedAt,
+  };
+  const answer = (status: ReceiveResult["status"], id = row.id) =>
+    ok<ReceiveResult>({ status, id, eventId: row.event_id, kind: row.kind });
+
+  let outcome: ProcessResult | "duplicate" | "accepted";
+  try {
+    outcome = await engine.store.transaction(async (tx) => {
+      if (!(await tx.insert("events", row))) return "duplicate" as const;
+      if (engine.processing === "deferred") return "accepted" as const;
+      return applyAndRecord(engine, tx, row, event);
+    });
+  } catch (error) {
+    const attempts = await recordFailure(engine, row, error).catch((storeError) => {
+      engine.logger.error("could not record the failure either", { error: errorMessage(storeError) });
+      return 0;
+    });
+    return err(
+      "INTERNAL",
+      `Processing ${row.event_type} failed and was recorded as failed (attempt ${attempts}); the provider's retry, mika.webhooks.replay("${row.id}") or maintenance will try again.`,
+    );
+  }
+
+  if (outcome === "duplicate") return duplicate(engine, row);
+  if (outcome === "accepted") return answer("accepted");
+  if (outcome.status === "failed") return err("INTERNAL", outcome.error);
+  if (outcome.runIds.length) await runRecordedRuns(engine, outcome.runIds);
+  if (outcome.createdOrder) await retryParked(engine, row.provider);
+  return answer(outcome.status);
+}
+
+/** A redelivery: count it; if the stored event failed, this is its retry. */
+async function duplicate(engine: Engine, row: EventRow): Promise<MikaResult<ReceiveResult>> {
+  const existing = await engine.store.transaction(async (tx) => {
+    const [found] = await tx.find(
+      "events",
+      { provider: row.provider, event_id: row.event_id },
+      { limit: 1, lock: true },
+    );
+    if (found)
+      await tx.update("events", found.id, { duplicates: found.duplicates + 1, updated_at: engine.now() });
+    return found;
+  });
+  if (!existing) return err("CONFLICT", "The event was stored concurrently and then vanished; retry.");
+  if (existing.payload_hash !== row.payload_hash) {
+    engine.logger.warn(
+      "redelivery with the same event id but a different body; the first body stays authoritative",
+      {
+        provider: row.provider,
+        eventId: row.event_id,
+      },
+    );
+  }
+  if (existing.status === "failed") {
+    const result = await processStored(engine, existing.id);
+    if (result.status === "failed") {
+      return err("INTERNAL", `Retrying ${existing.event_type} failed again; it stays recorded as failed.`);
+    }
+    if (result.status !== "missing") {
+      return ok<ReceiveResult>({
+        status: result.status,
+        id: existing.id,
+        eventId: existing.event_id,
+        kind: existing.kind,
+      });
+    }
+  }
+  return ok<ReceiveResult>({
+    status: "duplicate",
+    id: existing.id,
+    eventId: existing.event_id,
+    kind: existing.kind,
+  });
+}
+
+/** Stores a signed-but-unreadable body once, as `poison`: visible in ops, never retried. */
+async function recordPoison(
+  engine: Engine,
+  provider: string,
+  body: Uint8Array,
+  receivedAt: number,
+  message: string,
+) {
+  try {
+    const hash = await payloadHash(body);
+    await engine.store.transaction((tx) =>
+      tx.insert("events", {
+        id: engine.createId("evt"),
+        provider,
+        event_id: `invalid:${hash.slice(7, 39)}`,
+        event_type: "invalid",
+        kind: "unknown",
+        livemode: true,
+        payload_hash: hash,
+        occurred_at: receivedAt,
+        received_at: receivedAt,
+        status: "poison",
+        attempts: 0,
+        next_attempt_at: null,
+        last_error: message,
+        parked_reason: null,
+        event: null,
+        raw: fromUtf8(body),
+        processed_at: null,
+        lease_until: null,
+        duplicates: 0,
+        updated_at: receivedAt,
+      }),
+    );
+  } catch (error) {
+    engine.logger.error("could not store a poison record", { error: errorMessage(error) });
+  }
+}
+
+/** Processes due deferred, parked and failed events. Safe to run from several processes at once. */
+export async function drain(
+  engine: Engine,
+  options: { limit?: number } = {},
+): Promise<{ processed: number; ignored: number; parked: number; failed: number }> {
+  const report = { processed: 0, ignored: 0, parked: 0, failed: 0 };
+  const limit = options.limit ?? 100;
+  const claimed = await engine.store.transaction((tx) =>
+    tx.claim("events", {
+      where: { status: { in: ["pending", "failed"] }, next_attempt_at: { ne: null } },
+      dueColumn: "next_attempt_at",
+      now: engine.now(),
+      leaseMs: 5 * 60 * 1000,
+      limit,
+    }),
+  );
+  for (const row of claimed) {
+    try {
+      const result = await processStored(engine, row.id);
+      if (result.status !== "missing") report[result.status]++;
+    } catch (error) {
+      report.failed++;
+      engine.logger.error("draining an event failed", { id: row.id, error: errorMessage(error) });
+    }
+  }
+  return report;
+}
+
+/** `mika.webhooks.list`. */
+export async function list(
+  engine: Engine,
+  query: { status?: EventRow["status"]; provider?: string; limit?: number; cursor?: string } = {},
+): Promise<MikaResult<Page<WebhookRecord>>> {
+  const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
+  const result = await guarded(engine, "Listing webhook events", () =>
+    engine.store.transaction((tx) =>
+      tx.find(
+        "events",
+        {
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.provider ? { provider: query.provider } : {}),
+          ...(query.cursor ? { id: { lt: query.cursor } } : {}),
+        },
+        { orderBy: [{ column: "id", direction: "desc" }], limit: limit + 1 },
+      ),
+    ),
+  );
+  if (!Array.isArray(result)) return result;
+  const items = result.slice(0, limit).map(toWebhookRecord);
+  return ok(result.length > limit ? { items, nextCursor: items[items.length - 1]!.id } : { items });
+}
+
+/** `mika.webhooks.get`. */
+export async function get(engine: Engine, id: string): Promise<MikaResult<WebhookDetail>> {
+  const result = await guarded(engine, "Reading a webhook event", () =>
+    engine.store.transaction(async (tx) => {
+      const row = await tx.get("events", id);
+      if (!row) return undefined;
+      const runs = await tx.find(
+        "handler_runs",
+        { event_row_id: id },
+        { orderBy: [{ column: "id", direction: "asc" }] },
+      );
+      return { row, runs };
+    }),
+  );
+  if (result && "ok" in result) return result;
+  if (!result) return err("NOT_FOUND", `No webhook event ${id}: list them with mika.webhooks.list().`);
+  return ok({
+    ...toWebhookRecord(result.row),
+    event: result.row.event ? reviveEvent(result.row.event as SerializedEvent) : null,
+    raw: result.row.raw,
+    handlers: result.runs.map((r) => ({
+      handler: r.handler,
+      status: r.status,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      nextAttemptAt: r.next_attempt_at === null ? null : new Date(r.next_attempt_at).toISOString(),
+    })),
+  });
+}
+
+/** `mika.webhooks.replay`: processes a stored event now. A processed event is not applied twice. */
+export async function replay(
+  engine: Engine,
+  id: string,
+): Promise<MikaResult<{ id: string; status: string }>> {
+  const existing = await guarded(engine, "Reading a webhook event", () =>
+    engine.store.transaction((tx) => tx.get("events", id)),
+  );
+  if (existing && "ok" in existing) return existing;
+  if (!existing) return err("NOT_FOUND", `No webhook event ${id}: list them with mika.webhooks.list().`);
+  if (existing.status === "poison") {
+    return err(
+      "CONFLICT",
+      "This delivery's body was not valid JSON; it cannot be processed. Fix the sender and resend.",
+    );
+  }
+  const result = await guarded(engine, "Replaying a webhook event", () => processStored(engine, id));
+  if ("ok" in result) return result;
+  if (result.status === "failed") return err("INTERNAL", `The replay failed: ${result.error}`);
+  if (result.status === "missing") return err("NOT_FOUND", `No webhook event ${id}.`);
+  return ok({ id, status: result.status });
+}

@@ -1,0 +1,163 @@
+import { describe, expect, it } from "vitest";
+import type { NotificationIntent } from "../src/index.js";
+import { completed, setup } from "./helpers.js";
+
+describe("host handlers", () => {
+  it("run after the commit with the event and the order, typed by kind", async () => {
+    const seen: { kind: string; amount?: number; orderStatus?: string }[] = [];
+    const { deliver } = setup({
+      on: {
+        "checkout.completed": async (event, ctx) => {
+          seen.push({
+            kind: event.kind,
+            ...(event.amount !== undefined ? { amount: event.amount } : {}),
+            ...(ctx.order ? { orderStatus: ctx.order.status } : {}),
+          });
+        },
+      },
+    });
+    await deliver(completed(), "msg_h1");
+    expect(seen).toEqual([{ kind: "checkout.completed", amount: 1500, orderStatus: "paid" }]);
+    await deliver(completed(), "msg_h1");
+    expect(seen).toHaveLength(1);
+  });
+
+  it("a throwing handler is recorded failed, retried with backoff, visible in ops, and never rolls back the ledger", async () => {
+    let calls = 0;
+    const { deliver, mika, clock } = setup({
+      on: {
+        "checkout.completed": async () => {
+          calls++;
+          if (calls < 3) throw new Error(`crm down (${calls})`);
+        },
+      },
+    });
+    const res = await deliver(completed(), "msg_h2");
+    expect(res.status).toBe(200);
+    expect(res.body.data.status).toBe("processed");
+    const orders = await mika.orders.list();
+    expect(orders.ok && orders.data.items[0]!.status).toBe("paid");
+    const detail = await mika.webhooks.get(res.body.data.id);
+    const runOf = (d: typeof detail) =>
+      d.ok ? d.data.handlers.find((h) => h.handler === "on:checkout.completed") : undefined;
+    expect(runOf(detail)).toMatchObject({ status: "failed", attempts: 1, lastError: "Error: crm down (1)" });
+    expect(detail.ok && detail.data.handlers.find((h) => h.handler === "notify:order.paid")?.status).toBe(
+      "succeeded",
+    );
+    expect((await mika.maintenance.run()).ok).toBe(true);
+    expect(calls).toBe(1);
+    clock.advance(1_500);
+    await mika.maintenance.run();
+    expect(calls).toBe(2);
+    clock.advance(60_000);
+    await mika.maintenance.run();
+    expect(calls).toBe(3);
+    const after = await mika.webhooks.get(res.body.data.id);
+    expect(runOf(after)).toMatchObject({ status: "succeeded", attempts: 3 });
+    expect(after.ok && after.data.status).toBe("processed");
+  });
+
+  it("a run recorded but never executed (process died after commit) is picked up by maintenance", async () => {
+    let calls = 0;
+    const { mika, clock, store, deliver } = setup({ on: { "payment.succeeded": async () => void calls++ } });
+    await deliver({ kind: "payment.succeeded", paymentRef: "pi_9", amount: 100, currency: "EUR" }, "msg_h3");
+    expect(calls).toBe(1);
+    // simulate the crash: mark the run pending again, as if it had never executed
+    const [run] = await store.transaction((tx) => tx.find("handler_runs", {}));
+    await store.transaction((tx) =>
+      tx.update("handler_runs", run!.id, {
+        status: "pending",
+        attempts: 0,
+        next_attempt_at: clock.ms + 60_000,
+      }),
+    );
+    await mika.maintenance.run();
+    expect(calls).toBe(1);
+    clock.advance(61_000);
+    await mika.maintenance.run();
+    expect(calls).toBe(2);
+  });
+});
+
+describe("notifications", () => {
+  it("render order.paid as text and HTML by default, and log it when the host does not handle it", async () => {
+    const { deliver, logs } = setup();
+    await deliver(completed({ customer: { name: "Ada <script>" } }), "msg_n1");
+    const line = logs.find((l) => l.message.startsWith("notification: Payment received"));
+    expect(line?.fields?.text).toMatch(/USD 15\.00/);
+  });
+
+  it("hand every intent to the hook; { handled: true } suppresses the default", async () => {
+    const intents: NotificationIntent[] = [];
+    let html = "";
+    const { deliver, logs } = setup({
+      notifications: {
+        handle(intent, render) {
+          intents.push(intent);
+          if (intent.type === "order.paid") html = render(intent)!.html;
+          return { handled: true };
+        },
+      },
+    });
+    await deliver(completed({ customer: { name: "Ada <script>" } }), "msg_n2");
+    await deliver(
+      {
+        kind: "refund.updated",
+        paymentRef: "pi_1",
+        refundedAmount: 1500,
+        amount: 1500,
+        currency: "USD",
+        full: true,
+        status: "succeeded",
+      },
+      "msg_n3",
+    );
+    await deliver({ kind: "payment.failed", paymentRef: "pi_x", reason: "card_declined" }, "msg_n4");
+    await deliver(
+      {
+        kind: "subscription.updated",
+        subscriptionRef: "sub_9",
+        status: "active",
+        change: "created",
+        cancelAtPeriodEnd: false,
+        updatedAt: "2025-03-01T00:00:00Z",
+      },
+      "msg_n5",
+    );
+    expect(intents.map((i) => i.type)).toEqual([
+      "order.paid",
+      "order.refunded",
+      "payment.failed",
+      "subscription.updated",
+    ]);
+    expect(html).toContain("Ada &lt;script&gt;");
+    expect(html).not.toContain("<script>");
+    expect(logs.some((l) => l.message.startsWith("notification:"))).toBe(false);
+  });
+
+  it("tell ops when an event fails processing", async () => {
+    const intents: string[] = [];
+    const { memoryStore } = await import("../src/index.js");
+    const inner = memoryStore();
+    let fail = true;
+    const store = {
+      ...inner,
+      transaction: <T>(fn: (tx: any) => Promise<T>) =>
+        inner.transaction((tx) =>
+          fn({
+            ...tx,
+            insert: async (table: any, row: any) => {
+              if (table === "orders" && fail) {
+                fail = false;
+                throw new Error("boom");
+              }
+              return tx.insert(table, row);
+            },
+          }),
+        ),
+    };
+    const { deliver } = setup({ store, notifications: { handle: (i) => void intents.push(i.type) } });
+    await deliver(completed(), "msg_n6");
+    expect(intents).toContain("ops.webhook_failed");
+  });
+});

@@ -1,0 +1,287 @@
+import type { MikaStore, PaymentProvider, StoreTx } from "@mika/types";
+import { describe, expect, it, vi } from "vitest";
+import { memoryStore } from "../src/index.js";
+import { acmeProvider, completed, setup, webhookRequest } from "./helpers.js";
+
+describe("webhook pipeline", () => {
+  it("processes a verified event into the ledger and answers 200 processed", async () => {
+    const { deliver, mika } = setup();
+    const res = await deliver(completed(), "msg_1");
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({
+      status: "processed",
+      eventId: "msg_1",
+      kind: "checkout.completed",
+    });
+    const orders = await mika.orders.list();
+    expect(orders.ok && orders.data.items).toMatchObject([
+      { status: "paid", amount: 1500, currency: "USD", paymentRef: "pi_1" },
+    ]);
+  });
+
+  it("answers a duplicate in a row with 200 duplicate and no second effect", async () => {
+    const { deliver, rows, store } = setup();
+    await deliver(completed(), "msg_dup");
+    const second = await deliver(completed(), "msg_dup");
+    expect(second.status).toBe(200);
+    expect(second.body.data.status).toBe("duplicate");
+    expect(await rows("orders")).toHaveLength(1);
+    const [event] = await rows("events");
+    expect(event).toMatchObject({ status: "processed", duplicates: 1 });
+    expect(await store.transaction((tx) => tx.count("events", {}))).toBe(1);
+  });
+
+  it("gives 10 concurrent duplicates exactly one effect", async () => {
+    const { mika, clock, rows } = setup();
+    const requests = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        webhookRequest(
+          { ...completed(), kind: "payment.succeeded", amount: 900, currency: "USD" },
+          { id: "msg_storm", nowMs: clock.ms },
+        ),
+      ),
+    );
+    const responses = await Promise.all(requests.map((r) => mika.handler(r)));
+    const statuses = await Promise.all(responses.map(async (r) => ((await r.json()) as any).data.status));
+    expect(responses.every((r) => r.status === 200)).toBe(true);
+    expect(statuses.filter((s) => s === "processed")).toHaveLength(1);
+    expect(statuses.filter((s) => s === "duplicate")).toHaveLength(9);
+    expect(await rows("payments")).toHaveLength(1);
+  });
+
+  it("treats the same body replayed inside the tolerance (re-signed later) as one event", async () => {
+    const { deliver, clock, rows } = setup();
+    await deliver(completed(), "msg_replay");
+    clock.advance(120_000);
+    const again = await deliver(completed(), "msg_replay");
+    expect(again.body.data.status).toBe("duplicate");
+    expect(await rows("orders")).toHaveLength(1);
+  });
+
+  it("rejects an empty body with 400", async () => {
+    const { mika } = setup();
+    const res = await mika.handler(
+      new Request("http://shop.test/api/mika/webhooks/acme", { method: "POST", body: "" }),
+    );
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      ok: false,
+      error: { code: "WEBHOOK_INVALID", detail: "PAYLOAD_INVALID" },
+    });
+  });
+
+  it("answers > 1 MiB with 413 and never calls verify (declared and streamed sizes)", async () => {
+    const provider = acmeProvider();
+    const verify = vi.spyOn(provider, "verifyWebhook");
+    const { mika } = setup({ providers: [provider] });
+    const big = "x".repeat(1024 * 1024 + 1);
+    const declared = await mika.handler(
+      new Request("http://shop.test/api/mika/webhooks/acme", { method: "POST", body: big }),
+    );
+    expect(declared.status).toBe(413);
+    const streamed = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 20; i++) controller.enqueue(new Uint8Array(64 * 1024));
+        controller.close();
+      },
+    });
+    const chunked = await mika.handler(
+      new Request("http://shop.test/api/mika/webhooks/acme", {
+        method: "POST",
+        body: streamed,
+        duplex: "half",
+      } as RequestInit),
+    );
+    expect(chunked.status).toBe(413);
+    expect(await chunked.json()).toMatchObject({ error: { code: "PAYLOAD_TOO_LARGE" } });
+    expect(verify).not.toHaveBeenCalled();
+  });
+
+  it("stores a signed body that is not JSON as a poison record, answers 400 and never retries it", async () => {
+    const { mika, clock, rows } = setup();
+    const res = await mika.handler(
+      await webhookRequest("", { id: "msg_poison", nowMs: clock.ms, body: "{not json" }),
+    );
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: "WEBHOOK_INVALID", detail: "PAYLOAD_INVALID" } });
+    const [poison] = await rows("events");
+    expect(poison).toMatchObject({ status: "poison", raw: "{not json" });
+    clock.advance(24 * 3600_000);
+    const drained = await mika.webhooks.drain();
+    expect(drained.ok && drained.data).toEqual({ processed: 0, ignored: 0, parked: 0, failed: 0 });
+    const replay = await mika.webhooks.replay(poison!.id);
+    expect(replay).toMatchObject({ ok: false, error: { code: "CONFLICT" } });
+  });
+
+  it("stores an unknown event type as ignored and answers 200", async () => {
+    const { deliver, rows } = setup();
+    const res = await deliver(JSON.stringify({ type: "benefit.granted", data: {} }), "msg_unknown");
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({ status: "ignored", kind: "unknown" });
+    expect(await rows("events")).toMatchObject([{ status: "ignored", event_type: "benefit.granted" }]);
+  });
+
+  it("rejects tampered, unsigned and wrong-provider requests with clear envelopes", async () => {
+    const { mika, clock } = setup();
+    const good = await webhookRequest(completed(), { id: "msg_t", nowMs: clock.ms });
+    const tampered = new Request(good.url, {
+      method: "POST",
+      headers: good.headers,
+      body: (await good.text()).replace("1500", "1"),
+    });
+    const t = await mika.handler(tampered);
+    expect(t.status).toBe(400);
+    expect(await t.json()).toMatchObject({ error: { code: "WEBHOOK_INVALID", detail: "SIGNATURE_INVALID" } });
+    const unsigned = await mika.handler(new Request(good.url, { method: "POST", body: "{}" }));
+    expect(await unsigned.json()).toMatchObject({ error: { detail: "SIGNATURE_MISSING" } });
+    const stale = await mika.handler(
+      await webhookRequest(completed(), {
+        id: "msg_s",
+        nowMs: clock.ms,
+        timestamp: Math.floor(clock.ms / 1000) - 3600,
+      }),
+    );
+    expect(await stale.json()).toMatchObject({ error: { detail: "TIMESTAMP_OUT_OF_TOLERANCE" } });
+    const unknown = await mika.handler(
+      new Request("http://shop.test/api/mika/webhooks/nope", { method: "POST", body: "{}" }),
+    );
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: "PROVIDER_UNKNOWN" } });
+  });
+
+  it("answers 500 (so the provider retries) and logs when the webhook secret is misconfigured, without the secret", async () => {
+    const { standardWebhooksProvider } = await import("@mika/testing");
+    const broken = standardWebhooksProvider({ name: "acme", webhookSecret: " whsec_spaced " });
+    const { mika, clock, logs } = setup({ providers: [broken] });
+    const res = await mika.handler(await webhookRequest(completed(), { id: "msg_cfg", nowMs: clock.ms }));
+    expect(res.status).toBe(500);
+    expect(JSON.stringify(await res.json())).not.toContain("whsec_spaced");
+    expect(logs.some((l) => l.level === "error" && /misconfigured/.test(l.message))).toBe(true);
+  });
+});
+
+describe("failures are recorded and retried, never half-applied", () => {
+  /** A store whose transactions throw when they write an order (once, or always). */
+  function failingStore(mode: { failures: number }): MikaStore {
+    const inner = memoryStore();
+    return {
+      ...inner,
+      transaction: (fn) =>
+        inner.transaction((tx) => {
+          const wrapped: StoreTx = {
+            ...tx,
+            get: tx.get,
+            find: tx.find,
+            count: tx.count,
+            delete: tx.delete,
+            claim: tx.claim,
+            insert: async (table, row) => {
+              if (table === "orders" && mode.failures > 0) {
+                mode.failures--;
+                throw new Error("disk full");
+              }
+              return tx.insert(table, row);
+            },
+            update: tx.update,
+          };
+          return fn(wrapped);
+        }),
+    };
+  }
+
+  it("rolls back the inbox insert and the ledger when the store throws mid-transaction; records failed; replay applies once", async () => {
+    const mode = { failures: 1 };
+    const store = failingStore(mode);
+    const { deliver, mika, clock } = setup({ store });
+    const res = await deliver(completed(), "msg_fail");
+    expect(res.status).toBe(500);
+    expect(res.body.error.code).toBe("INTERNAL");
+    const listed = await mika.webhooks.list({ status: "failed" });
+    expect(listed.ok && listed.data.items).toMatchObject([
+      { eventId: "msg_fail", attempts: 1, lastError: "Error: disk full" },
+    ]);
+    const failed = listed.ok ? listed.data.items[0]! : undefined;
+    expect(Date.parse(failed!.nextAttemptAt!)).toBeGreaterThan(clock.ms);
+    expect(await store.transaction((tx) => tx.count("orders", {}))).toBe(0);
+    const replayed = await mika.webhooks.replay(failed!.id);
+    expect(replayed).toMatchObject({ ok: true, data: { status: "processed" } });
+    const again = await mika.webhooks.replay(failed!.id);
+    expect(again).toMatchObject({ ok: true, data: { status: "processed" } });
+    expect(await store.transaction((tx) => tx.count("orders", {}))).toBe(1);
+  });
+
+  it("retries a failed event when the provider redelivers it", async () => {
+    const mode = { failures: 1 };
+    const { deliver, store } = setup({ store: failingStore(mode) });
+    expect((await deliver(completed(), "msg_redeliver")).status).toBe(500);
+    const second = await deliver(completed(), "msg_redeliver");
+    expect(second.status).toBe(200);
+    expect(second.body.data.status).toBe("processed");
+    expect(await store.transaction((tx) => tx.count("orders", {}))).toBe(1);
+  });
+
+  it("backs off exponentially and maintenance retries when due", async () => {
+    const mode = { failures: 2 };
+    const { deliver, mika, clock, store } = setup({ store: failingStore(mode) });
+    await deliver(completed(), "msg_backoff");
+    const early = await mika.maintenance.run();
+    expect(early.ok && early.data.events.processed).toBe(0);
+    clock.advance(2_000);
+    const first = await mika.maintenance.run();
+    expect(first.ok && first.data.events.failed).toBe(1);
+    const [row] = await store.transaction((tx) => tx.find("events", {}));
+    expect(row!.attempts).toBe(2);
+    expect(row!.next_attempt_at! - clock.ms).toBeGreaterThan(1_000);
+    clock.advance(5_000);
+    const second = await mika.maintenance.run();
+    expect(second.ok && second.data.events.processed).toBe(1);
+  });
+
+  it("answers 500 when verify throws (an adapter bug) so the provider retries", async () => {
+    const provider: PaymentProvider = {
+      ...acmeProvider(),
+      verifyWebhook: async () => {
+        throw new Error("bug");
+      },
+    };
+    const { mika, clock } = setup({ providers: [provider] });
+    const res = await mika.handler(await webhookRequest(completed(), { id: "msg_bug", nowMs: clock.ms }));
+    expect(res.status).toBe(500);
+  });
+});
+
+describe("deferred processing", () => {
+  it("stores, answers 200 accepted at once, and applies on drain", async () => {
+    const { deliver, mika, rows } = setup({ config: { processing: "deferred" } });
+    const res = await deliver(completed(), "msg_deferred");
+    expect(res.body.data.status).toBe("accepted");
+    expect(await rows("orders")).toHaveLength(0);
+    const drained = await mika.webhooks.drain();
+    expect(drained.ok && drained.data.processed).toBe(1);
+    expect(await rows("orders")).toMatchObject([{ status: "paid" }]);
+    const again = await mika.webhooks.drain();
+    expect(again.ok && again.data.processed).toBe(0);
+  });
+});
+
+describe("livemode is never mixed", () => {
+  it("keeps a test-mode event away from a live-only deployment", async () => {
+    const { deliver, rows } = setup({ config: { livemode: true } });
+    const res = await deliver(completed({ livemode: false }), "msg_test_mode");
+    expect(res.status).toBe(200);
+    expect(res.body.data.status).toBe("ignored");
+    expect(await rows("orders")).toHaveLength(0);
+    expect((await rows("events"))[0]!.parked_reason).toMatch(/test-mode event/);
+  });
+
+  it("does not apply a test-mode payment to a live order", async () => {
+    const { deliver, rows } = setup();
+    await deliver(completed({ paymentStatus: "unpaid" }), "msg_live");
+    const res = await deliver(
+      { kind: "payment.succeeded", paymentRef: "pi_1", amount: 1500, currency: "USD", livemode: false },
+      "msg_test",
+    );
+    expect(res.body.data.status).toBe("ignored");
+    expect(await rows("orders")).toMatchObject([{ status: "awaiting_payment", livemode: true }]);
+  });
+});
