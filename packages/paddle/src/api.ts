@@ -67,8 +67,13 @@ function clip(text: string, max = 300): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-/** Turns anything the SDK throws into a {@link ProviderError}. */
-export function toProviderError(what: string, error: unknown): ProviderError {
+/**
+ * Turns anything the SDK throws into a {@link ProviderError}. When Paddle did not answer with an error
+ * object (network failure, a non-JSON page, or an answer the SDK's entity classes could not read), the
+ * call may still have taken effect: `moneyMoving` calls are then marked not retryable, so a refund is
+ * never sent twice blindly.
+ */
+export function toProviderError(what: string, error: unknown, moneyMoving = false): ProviderError {
   if (error instanceof ProviderError) return error;
   const e = (error ?? {}) as Record<string, unknown>;
   if (typeof e.code === "string" && typeof e.type === "string") {
@@ -96,24 +101,27 @@ export function toProviderError(what: string, error: unknown): ProviderError {
       cause: error,
     });
   }
+  const advice = moneyMoving
+    ? "it may still have been applied: check the transaction's adjustments in Paddle before retrying"
+    : "retry later";
   if (error instanceof SyntaxError) {
     return new ProviderError(
-      `Paddle answered ${what} with a body that is not JSON (usually an error page in front of the API): retry later.`,
-      { retryable: true, cause: error },
+      `Paddle answered ${what} with a body that is not JSON (usually an error page in front of the API); ${advice}.`,
+      { retryable: !moneyMoving, cause: error },
     );
   }
   return new ProviderError(
-    `Paddle ${what} failed before a usable answer arrived (network error or unreadable response): retry later.`,
-    { retryable: true, cause: error },
+    `Paddle ${what} failed without a usable answer (network error, or a response the SDK could not read); ${advice}.`,
+    { retryable: !moneyMoving, cause: error },
   );
 }
 
-async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+async function call<T>(what: string, fn: () => Promise<T>, moneyMoving = false): Promise<T> {
   let result: T;
   try {
     result = await fn();
   } catch (error) {
-    throw toProviderError(what, error);
+    throw toProviderError(what, error, moneyMoving);
   }
   if (result === undefined || result === null) {
     throw new ProviderError(`Paddle answered ${what} without data: retry later.`, { retryable: true });
@@ -260,13 +268,16 @@ export function paddleApi(settings: ApiSettings): Required<
       async create(input: RefundInput) {
         const reason = input.reason?.trim() || settings.refundReason;
         if (input.amount === undefined) {
-          const adjustment = await call("creating a refund", () =>
-            client.adjustments.create({
-              action: "refund",
-              type: "full",
-              reason,
-              transactionId: input.paymentRef,
-            }),
+          const adjustment = await call(
+            "creating a refund",
+            () =>
+              client.adjustments.create({
+                action: "refund",
+                type: "full",
+                reason,
+                transactionId: input.paymentRef,
+              }),
+            true,
           );
           return { ref: adjustment.id, status: adjustmentStatus(adjustment.status) };
         }
@@ -290,12 +301,21 @@ export function paddleApi(settings: ApiSettings): Required<
             `The refund amount ${input.amount} is more than transaction ${t.id} holds across its items.`,
           );
         }
-        const adjustment = await call("creating a refund", () =>
-          client.adjustments.create(
-            full
-              ? { action: "refund", type: "full", reason, transactionId: input.paymentRef }
-              : { action: "refund", type: "partial", reason, transactionId: input.paymentRef, items: items! },
-          ),
+        const adjustment = await call(
+          "creating a refund",
+          () =>
+            client.adjustments.create(
+              full
+                ? { action: "refund", type: "full", reason, transactionId: input.paymentRef }
+                : {
+                    action: "refund",
+                    type: "partial",
+                    reason,
+                    transactionId: input.paymentRef,
+                    items: items!,
+                  },
+            ),
+          true,
         );
         return { ref: adjustment.id, status: adjustmentStatus(adjustment.status) };
       },
