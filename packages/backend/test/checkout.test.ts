@@ -1,0 +1,437 @@
+import { ProviderError } from "@mika/types";
+import { describe, expect, it } from "vitest";
+import type { Sellable } from "../src/index.js";
+import { setup } from "./helpers.js";
+import { shopProvider } from "./shop-provider.js";
+
+const catalog: Sellable[] = [
+  { id: "tee", name: "T-shirt", amount: 2500, currency: "USD", stock: 2 },
+  { id: "mug", name: "Mug", amount: 1200, currency: "USD" },
+  {
+    id: "pro",
+    name: "Pro plan",
+    amount: 900,
+    currency: "USD",
+    mode: "subscription",
+    interval: "month",
+    prices: { acme: "price_pro" },
+  },
+];
+const urls = { successUrl: "https://shop.test/success", cancelUrl: "https://shop.test/cancel" };
+
+function shop(capabilities?: Parameters<typeof shopProvider>[0]) {
+  const { provider, account } = shopProvider(capabilities);
+  const env = setup({ providers: [provider], catalog });
+  return { ...env, account };
+}
+
+describe("checkout.start", () => {
+  it("validates input with field errors (422)", async () => {
+    const { mika } = shop();
+    const res = await mika.checkout.start(
+      {
+        provider: "acme",
+        lines: [{ sellableId: "nope" }, { name: "", amount: -1, currency: "dollars" }],
+        successUrl: "/relative",
+        cancelUrl: urls.cancelUrl,
+      },
+      { idempotencyKey: "key-validate-1" },
+    );
+    expect(res).toMatchObject({ ok: false, status: 422, error: { code: "VALIDATION_FAILED" } });
+    expect(!res.ok && Object.keys(res.error.fields!)).toEqual(
+      expect.arrayContaining([
+        "successUrl",
+        "lines[0].sellableId",
+        "lines[1].name",
+        "lines[1].amount",
+        "lines[1].currency",
+      ]),
+    );
+    const mixed = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee" }, { sellableId: "pro" }], ...urls },
+      { idempotencyKey: "key-validate-2" },
+    );
+    expect(!mixed.ok && mixed.error.fields?.lines).toMatch(/cannot be mixed/);
+    const unknown = await mika.checkout.start(
+      { provider: "nope", lines: [{ sellableId: "tee" }], ...urls },
+      { idempotencyKey: "key-validate-3" },
+    );
+    expect(unknown).toMatchObject({ status: 404, error: { code: "PROVIDER_UNKNOWN" } });
+  });
+
+  it("refuses a provider without the capability (409 PROVIDER_UNSUPPORTED)", async () => {
+    const { mika } = shop(["checkout"]);
+    const res = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "mug" }], ...urls },
+      { idempotencyKey: "key-cap-1" },
+    );
+    expect(res).toMatchObject({ status: 409, error: { code: "PROVIDER_UNSUPPORTED" } });
+    const ok = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "pro" }], ...urls },
+      { idempotencyKey: "key-cap-2" },
+    );
+    expect(ok.ok).toBe(true);
+  });
+
+  it("creates the provider session with Mika's checkout id, a provider idempotency key and an expiry", async () => {
+    const { mika, account, clock } = shop();
+    const res = await mika.checkout.start(
+      {
+        provider: "acme",
+        lines: [{ sellableId: "tee", quantity: 2 }],
+        customer: { email: "a@b.co" },
+        ...urls,
+      },
+      { idempotencyKey: "key-create-1" },
+    );
+    expect(res.ok).toBe(true);
+    if (!res.ok) return;
+    expect(res.data).toMatchObject({
+      url: "https://pay.example/cs_1",
+      checkoutId: expect.stringMatching(/^chk_/),
+      token: expect.any(String),
+    });
+    const [call] = account.calls;
+    expect(call).toMatchObject({
+      method: "checkout.create",
+      input: {
+        checkoutId: res.data.checkoutId,
+        idempotencyKey: `mika_${res.data.checkoutId}`,
+        mode: "payment",
+        lines: [{ name: "T-shirt", amount: 2500, currency: "USD", quantity: 2 }],
+        metadata: { mika_checkout_id: res.data.checkoutId },
+      },
+    });
+    expect((call!.input as any).expiresAt.getTime()).toBe(clock.ms + 30 * 60_000);
+    const order = await mika.orders.get(res.data.checkoutId);
+    expect(order.ok && order.data).toMatchObject({
+      status: "pending",
+      amount: 5000,
+      currency: "USD",
+      providerCheckoutId: "cs_1",
+    });
+  });
+
+  it("same key + same input → the stored result and no second provider call; different input → 409", async () => {
+    const { mika, account } = shop();
+    const input = { provider: "acme", lines: [{ sellableId: "mug" }], ...urls };
+    const a = await mika.checkout.start(input, { idempotencyKey: "key-idem-1" });
+    const b = await mika.checkout.start({ ...input }, { idempotencyKey: "key-idem-1" });
+    expect(b).toEqual(a);
+    expect(account.calls.filter((c) => c.method === "checkout.create")).toHaveLength(1);
+    const c = await mika.checkout.start(
+      { ...input, lines: [{ sellableId: "mug", quantity: 2 }] },
+      { idempotencyKey: "key-idem-1" },
+    );
+    expect(c).toMatchObject({ status: 409, error: { code: "IDEMPOTENCY_MISMATCH" } });
+    const d = await mika.checkout.start(
+      { ...input, customer: { email: "x@y.co" } },
+      { idempotencyKey: "key-idem-1" },
+    );
+    expect(d).toMatchObject({ status: 409, error: { code: "IDEMPOTENCY_MISMATCH" } });
+  });
+
+  it("makes one provider call for concurrent calls with one key", async () => {
+    const { mika, account } = shop();
+    account.latencyMs = 50;
+    const input = { provider: "acme", lines: [{ sellableId: "mug" }], ...urls };
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => mika.checkout.start(input, { idempotencyKey: "key-concurrent" })),
+    );
+    expect(account.calls.filter((c) => c.method === "checkout.create")).toHaveLength(1);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(new Set(results.map((r) => (r.ok ? r.data.checkoutId : "")))).toHaveProperty("size", 1);
+  });
+
+  it("holds tracked stock, refuses beyond it with 409 OUT_OF_STOCK and holds nothing on failure", async () => {
+    const { mika, rows } = shop();
+    const first = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
+      { idempotencyKey: "key-stock-1" },
+    );
+    expect(first.ok).toBe(true);
+    const second = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee" }, { sellableId: "mug" }], ...urls },
+      { idempotencyKey: "key-stock-2" },
+    );
+    expect(second).toMatchObject({ status: 409, error: { code: "OUT_OF_STOCK" } });
+    expect(await rows("reservations")).toHaveLength(1);
+    expect(await rows("orders")).toHaveLength(1);
+    expect(await rows("idempotency")).toHaveLength(1);
+  });
+
+  it("releases holds and answers 502 PROVIDER_FAILED with retryAfter when the provider fails", async () => {
+    const { mika, account, rows } = shop();
+    account.failNext = new ProviderError("rate limited", { providerStatus: 429, retryAfter: 7 });
+    const res = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
+      { idempotencyKey: "key-fail-1" },
+    );
+    expect(res).toMatchObject({ ok: false, status: 502, error: { code: "PROVIDER_FAILED", retryAfter: 7 } });
+    expect(await rows("reservations")).toMatchObject([{ status: "released" }]);
+    const again = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
+      { idempotencyKey: "key-fail-1" },
+    );
+    expect(again.ok).toBe(true);
+  });
+
+  it("releases holds of checkouts that expire, by maintenance", async () => {
+    const { mika, clock, rows } = shop();
+    await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
+      { idempotencyKey: "key-exp-1" },
+    );
+    clock.advance(36 * 60_000);
+    const report = await mika.maintenance.run();
+    expect(report.ok && report.data.releasedReservations).toBe(1);
+    const again = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
+      { idempotencyKey: "key-exp-2" },
+    );
+    expect(again.ok).toBe(true);
+    expect((await rows("reservations")).map((r) => r.status).sort()).toEqual(["held", "released"]);
+  });
+});
+
+describe("checkout.status and cancel", () => {
+  it("refuses a wrong token with 403 TOKEN_INVALID", async () => {
+    const { mika } = shop();
+    const started = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "mug" }], ...urls },
+      { idempotencyKey: "key-tok-1" },
+    );
+    if (!started.ok) throw new Error("start failed");
+    const res = await mika.checkout.status({ checkoutId: started.data.checkoutId, token: "guess" });
+    expect(res).toMatchObject({ status: 403, error: { code: "TOKEN_INVALID" } });
+    const good = await mika.checkout.status({
+      checkoutId: started.data.checkoutId,
+      token: started.data.token,
+    });
+    expect(good.ok && good.data).toMatchObject({ status: "pending", paid: false });
+  });
+
+  it("reconciles a checkout whose webhook never came, asking the provider at most once per few seconds", async () => {
+    const { mika, account, clock, rows } = shop();
+    const started = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee" }], ...urls },
+      { idempotencyKey: "key-rec-1" },
+    );
+    if (!started.ok) throw new Error("start failed");
+    const session = account.sessions.get("cs_1")!;
+    Object.assign(session, {
+      status: "complete",
+      paymentStatus: "paid",
+      paymentRef: "pi_77",
+      amount: 2500,
+      currency: "USD",
+    });
+    const first = await mika.checkout.status(started.data);
+    expect(first.ok && first.data).toMatchObject({ status: "paid", paid: true });
+    expect((await rows("reservations"))[0]!.status).toBe("committed");
+    expect((await rows("stock"))[0]!.on_hand).toBe(1);
+    const retrieves = () => account.calls.filter((c) => c.method === "checkout.retrieve").length;
+    expect(retrieves()).toBe(1);
+    await mika.checkout.status(started.data);
+    expect(retrieves()).toBe(1);
+    const other = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "mug" }], ...urls },
+      { idempotencyKey: "key-rec-2" },
+    );
+    if (!other.ok) throw new Error("start failed");
+    await mika.checkout.status(other.data);
+    await mika.checkout.status(other.data);
+    expect(retrieves()).toBe(2);
+    clock.advance(6_000);
+    await mika.checkout.status(other.data);
+    expect(retrieves()).toBe(3);
+  });
+
+  it("cancel expires the provider session, releases stock and marks canceled; after paid it is refused", async () => {
+    const { mika, account, rows, deliver } = shop();
+    const started = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
+      { idempotencyKey: "key-can-1" },
+    );
+    if (!started.ok) throw new Error("start failed");
+    const canceled = await mika.checkout.cancel(started.data);
+    expect(canceled.ok && canceled.data.status).toBe("canceled");
+    expect(account.calls.some((c) => c.method === "checkout.expire" && c.input === "cs_1")).toBe(true);
+    expect((await rows("reservations"))[0]!.status).toBe("released");
+
+    const paid = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "mug" }], ...urls },
+      { idempotencyKey: "key-can-2" },
+    );
+    if (!paid.ok) throw new Error("start failed");
+    await deliver(
+      {
+        kind: "checkout.completed",
+        checkoutRef: paid.data.checkoutId,
+        providerCheckoutId: "cs_2",
+        paymentRef: "pi_2",
+        paymentStatus: "paid",
+        amount: 1200,
+        currency: "USD",
+      },
+      "msg_paid_can",
+    );
+    const refused = await mika.checkout.cancel(paid.data);
+    expect(refused).toMatchObject({ status: 409, error: { code: "CONFLICT" } });
+  });
+});
+
+describe("refunds, subscriptions, portal", () => {
+  async function paidOrder(env: ReturnType<typeof shop>) {
+    const started = await env.mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "mug" }], ...urls },
+      { idempotencyKey: `key-paid-${Math.random()}` },
+    );
+    if (!started.ok) throw new Error("start failed");
+    await env.deliver(
+      {
+        kind: "checkout.completed",
+        checkoutRef: started.data.checkoutId,
+        paymentRef: "pi_r",
+        paymentStatus: "paid",
+        amount: 1200,
+        currency: "USD",
+      },
+      `msg_${started.data.checkoutId}`,
+    );
+    return started.data.checkoutId;
+  }
+
+  it("refuses a refund over the paid amount with 422 and passes a valid one to the provider, idempotently", async () => {
+    const env = shop();
+    const orderId = await paidOrder(env);
+    const over = await env.mika.refunds.create({ orderId, amount: 1201 }, { idempotencyKey: "key-ref-1" });
+    expect(over).toMatchObject({ status: 422, error: { code: "VALIDATION_FAILED" } });
+    const partial = await env.mika.refunds.create({ orderId, amount: 500 }, { idempotencyKey: "key-ref-2" });
+    expect(partial).toMatchObject({ ok: true, data: { status: "pending", orderId } });
+    const again = await env.mika.refunds.create({ orderId, amount: 500 }, { idempotencyKey: "key-ref-2" });
+    expect(again).toEqual(partial);
+    const calls = env.account.calls.filter((c) => c.method === "refunds.create");
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.input).toMatchObject({
+      paymentRef: "pi_r",
+      amount: 500,
+      currency: "USD",
+      idempotencyKey: "mika_refund_key-ref-2",
+    });
+    const order = await env.mika.orders.get(orderId);
+    expect(order.ok && order.data.refundedAmount).toBe(0);
+  });
+
+  it("checks capabilities: no partial refunds without refunds.partial, no portal without portal", async () => {
+    const env = shop(["checkout", "checkout.inline-prices", "refunds"]);
+    const orderId = await paidOrder(env);
+    expect(
+      await env.mika.refunds.create({ orderId, amount: 100 }, { idempotencyKey: "key-cap-r" }),
+    ).toMatchObject({
+      status: 409,
+      error: { code: "PROVIDER_UNSUPPORTED" },
+    });
+    expect((await env.mika.refunds.create({ orderId }, { idempotencyKey: "key-cap-full" })).ok).toBe(true);
+    expect(
+      await env.mika.portal.create({
+        provider: "acme",
+        customerRef: "cus_1",
+        returnUrl: "https://shop.test",
+      }),
+    ).toMatchObject({
+      error: { code: "PROVIDER_UNSUPPORTED" },
+    });
+  });
+
+  it("cancels a subscription through the provider and opens the portal", async () => {
+    const env = shop();
+    await env.deliver(
+      {
+        kind: "subscription.updated",
+        subscriptionRef: "sub_1",
+        status: "active",
+        change: "created",
+        cancelAtPeriodEnd: false,
+        updatedAt: "2025-03-01T00:00:00Z",
+      },
+      "msg_sub",
+    );
+    const list = await env.mika.subscriptions.list();
+    const id = list.ok ? list.data.items[0]!.id : "";
+    const res = await env.mika.subscriptions.cancel({ subscriptionId: id }, { idempotencyKey: "key-sub-1" });
+    expect(res).toMatchObject({ ok: true, data: { subscriptionRef: "sub_1" } });
+    expect(env.account.calls.at(-1)).toMatchObject({
+      method: "subscriptions.cancel",
+      input: { subscriptionRef: "sub_1", atPeriodEnd: true },
+    });
+    expect(
+      await env.mika.subscriptions.change(
+        { subscriptionId: id, priceRef: "p" },
+        { idempotencyKey: "key-sub-2" },
+      ),
+    ).toMatchObject({
+      error: { code: "PROVIDER_UNSUPPORTED" },
+    });
+    expect(
+      await env.mika.portal.create({
+        provider: "acme",
+        customerRef: "cus_1",
+        returnUrl: "https://shop.test",
+      }),
+    ).toMatchObject({
+      ok: true,
+      data: { url: "https://pay.example/portal/cus_1" },
+    });
+  });
+});
+
+describe("checkout over HTTP", () => {
+  it("POST /checkout needs an Idempotency-Key, then GET status and POST cancel work with the token", async () => {
+    const { mika } = shop();
+    const body = JSON.stringify({ provider: "acme", lines: [{ sellableId: "mug" }], ...urls });
+    const noKey = await mika.handler(
+      new Request("http://shop.test/api/mika/checkout", { method: "POST", body }),
+    );
+    expect(noKey.status).toBe(422);
+    const res = await mika.handler(
+      new Request("http://shop.test/api/mika/checkout", {
+        method: "POST",
+        body,
+        headers: { "idempotency-key": "key-http-1", "content-type": "application/json" },
+      }),
+    );
+    expect(res.status).toBe(200);
+    const { data } = (await res.json()) as any;
+    const status = await mika.handler(
+      new Request(`http://shop.test/api/mika/checkout/${data.checkoutId}?token=${data.token}`),
+    );
+    expect(((await status.json()) as any).data.status).toBe("pending");
+    const wrong = await mika.handler(
+      new Request(`http://shop.test/api/mika/checkout/${data.checkoutId}?token=nope`),
+    );
+    expect(wrong.status).toBe(403);
+    const cancel = await mika.handler(
+      new Request(`http://shop.test/api/mika/checkout/${data.checkoutId}/cancel`, {
+        method: "POST",
+        body: JSON.stringify({ token: data.token }),
+      }),
+    );
+    expect(((await cancel.json()) as any).data.status).toBe("canceled");
+  });
+});
+
+describe("assertWired", () => {
+  it("lists missing secrets, prices a provider cannot take inline, and an unmigrated store", async () => {
+    const { standardWebhooksProvider } = await import("@mika/testing");
+    const { provider } = shopProvider(["checkout"]);
+    const noSecret = standardWebhooksProvider({ name: "nosecret", webhookSecret: [] });
+    const env = setup({ providers: [provider, noSecret], catalog });
+    const res = await env.mika.assertWired();
+    expect(res.ok && res.data.ok).toBe(false);
+    const problems = res.ok ? res.data.problems.join("\n") : "";
+    expect(problems).toMatch(/nosecret: No nosecret webhook secret/);
+    expect(problems).toMatch(/sellable tee has no acme price id/);
+    expect(problems).toMatch(/schema version 0/);
+  });
+});
