@@ -1,1 +1,263 @@
-export {};
+/**
+ * `@mika/store-sqlite`: `sqliteStore()`, Mika's embedded default store on better-sqlite3: WAL,
+ * `synchronous = FULL` by default, and group commit (concurrent transactions in one process share one
+ * SQLite transaction and one fsync, each in its own savepoint).
+ *
+ * @packageDocumentation
+ */
+import type { MikaStore, StoreTx } from "@mika/types";
+import Database from "better-sqlite3";
+import { type CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from "kysely";
+import {
+  compileOnlyKysely,
+  META_TABLE,
+  migrateLocked,
+  onceUntilFailure,
+  readVersion,
+  type SqlDialect,
+  type SqlExec,
+  sqlTransaction,
+} from "./sql.js";
+
+/** How hard SQLite pushes a commit to the disk (`PRAGMA synchronous`, in WAL mode). */
+export type SqliteSynchronous = "FULL" | "NORMAL" | "OFF";
+
+/** Options of {@link sqliteStore}: give a `file` path or an open better-sqlite3 `database`. */
+export interface SqliteStoreOptions {
+  /** The database file (created if missing). `":memory:"` works for throwaway stores. */
+  file?: string;
+  /** An open better-sqlite3 connection; the store sets its pragmas and does not close it. */
+  database?: Database.Database;
+  /**
+   * `FULL` (default): every acknowledged transaction survives a power cut. `NORMAL`: survives a crash
+   * of the process, but the last commits can be lost on power loss. `OFF`: the OS decides when to
+   * write; a power loss can lose recent commits and, rarely, corrupt the file.
+   */
+  synchronous?: SqliteSynchronous;
+  /** How long a statement waits for another process's write lock before SQLITE_BUSY (ms, default 5000). */
+  busyTimeoutMs?: number;
+  /** At most this many transactions share one commit (default 256). */
+  maxBatch?: number;
+}
+
+interface Job {
+  fn: (tx: StoreTx) => Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT" || code === "SQLITE_LOCKED";
+}
+
+/** The SQLite dialect of the shared SQL layer: queries are compiled by Kysely, run by better-sqlite3. */
+export function sqliteDialect(): SqlDialect {
+  return {
+    name: "sqlite",
+    db: compileOnlyKysely({
+      adapter: new SqliteAdapter(),
+      compiler: new SqliteQueryCompiler(),
+      introspector: (db) => new SqliteIntrospector(db),
+    }),
+    columnType: (type) =>
+      type === "integer" || type === "timestamp" || type === "boolean" ? "integer" : "text",
+    encodeBoolean: (value) => (value ? 1 : 0),
+    rowLocks: false,
+  };
+}
+
+/**
+ * Creates a SQLite store. Concurrent `transaction()` calls in this process are queued and run one
+ * after another inside ONE SQLite write transaction (`BEGIN IMMEDIATE`), each in its own savepoint: a
+ * function that throws rolls back only its savepoint and its caller gets the error. One COMMIT then
+ * settles the batch, and no caller's promise settles before it. Do not call `transaction()` from
+ * inside a transaction function: it waits for the batch it is part of.
+ *
+ * @example
+ * ```ts
+ * const store = sqliteStore({ file: "mika.db" });
+ * const mika = createMika({ providers, store });
+ * ```
+ */
+export function sqliteStore(options: SqliteStoreOptions): MikaStore {
+  const { file, synchronous = "FULL", busyTimeoutMs = 5000, maxBatch = 256 } = options;
+  if (!options.database && !file)
+    throw new TypeError("sqliteStore needs a `file` path or an open `database`.");
+  if (!["FULL", "NORMAL", "OFF"].includes(synchronous)) {
+    throw new TypeError(
+      `sqliteStore: synchronous must be "FULL", "NORMAL" or "OFF", not ${String(synchronous)}.`,
+    );
+  }
+  const owned = !options.database;
+  const conn = options.database ?? new Database(file!, { timeout: busyTimeoutMs });
+  conn.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  if (conn.name !== ":memory:" && !conn.memory) conn.pragma("journal_mode = WAL");
+  conn.pragma(`synchronous = ${synchronous}`);
+
+  const dialect = sqliteDialect();
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (text: string) => {
+    let statement = statements.get(text);
+    if (!statement) {
+      statement = conn.prepare(text);
+      statements.set(text, statement);
+    }
+    return statement;
+  };
+  const execSync = (query: CompiledQuery) => {
+    const statement = prepare(query.sql);
+    const params = query.parameters as unknown[];
+    if (statement.reader) return { rows: statement.all(...params) as Record<string, unknown>[], affected: 0 };
+    return { rows: [], affected: statement.run(...params).changes };
+  };
+  const exec: SqlExec = async (query) => execSync(query);
+  const command = (text: string) => prepare(text).run();
+
+  /** Starts a write transaction, retrying while another process holds the lock. */
+  const begin = async () => {
+    const deadline = Date.now() + Math.max(busyTimeoutMs * 6, 30_000);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        command("BEGIN IMMEDIATE");
+        return;
+      } catch (error) {
+        if (!isBusy(error) || Date.now() > deadline) throw error;
+        await sleep(Math.min(5 * 2 ** attempt, 100) * (0.5 + Math.random()));
+      }
+    }
+  };
+  const rollbackQuietly = () => {
+    if (conn.inTransaction) {
+      try {
+        command("ROLLBACK");
+      } catch {
+        // The connection already ended the transaction.
+      }
+    }
+  };
+
+  // One user of the connection at a time: batches, migrations and version reads.
+  let tail: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const result = tail.then(fn, fn);
+    tail = result.catch(() => undefined);
+    return result;
+  };
+
+  const migrateNow = async () => {
+    await begin();
+    try {
+      const result = await migrateLocked(dialect, exec);
+      command("COMMIT");
+      return result;
+    } catch (error) {
+      rollbackQuietly();
+      throw error;
+    }
+  };
+  const ensureMigrated = onceUntilFailure(migrateNow);
+
+  let queue: Job[] = [];
+  let scheduled = false;
+  let closed = false;
+
+  const runBatch = async () => {
+    const jobs = queue.splice(0, maxBatch);
+    if (jobs.length === 0) return;
+    try {
+      await ensureMigrated();
+      await begin();
+    } catch (error) {
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    let lost: unknown;
+    for (const [index, job] of jobs.entries()) {
+      if (lost !== undefined) {
+        // SQLite ended the whole transaction (for example a full disk): the rest go to the next batch.
+        queue.unshift(...jobs.slice(index));
+        break;
+      }
+      command("SAVEPOINT mika_tx");
+      const { tx, finish } = sqlTransaction(dialect, exec);
+      try {
+        const value = await job.fn(tx);
+        finish();
+        command("RELEASE mika_tx");
+        outcomes.push({ ok: true, value });
+      } catch (error) {
+        finish();
+        if (conn.inTransaction) {
+          command("ROLLBACK TO mika_tx");
+          command("RELEASE mika_tx");
+        } else {
+          lost = error;
+        }
+        outcomes.push({ ok: false, error });
+      }
+    }
+    let commitError: unknown = lost;
+    if (commitError === undefined) {
+      try {
+        command("COMMIT");
+      } catch (error) {
+        commitError = error;
+        rollbackQuietly();
+      }
+    }
+    for (const [index, outcome] of outcomes.entries()) {
+      const job = jobs[index]!;
+      if (!outcome.ok) job.reject(outcome.error);
+      else if (commitError !== undefined) job.reject(commitError);
+      else job.resolve(outcome.value);
+    }
+  };
+
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    // Yield to the event loop first, so that callers whose I/O is ready join this batch.
+    setImmediate(() => {
+      scheduled = false;
+      void exclusive(runBatch).then(() => {
+        if (queue.length > 0) schedule();
+      });
+    });
+  };
+
+  return {
+    name: "sqlite",
+    migrate() {
+      if (closed) return Promise.reject(new Error("sqliteStore: the store is closed."));
+      return exclusive(migrateNow);
+    },
+    schemaVersion() {
+      return exclusive(async () => {
+        const meta = conn
+          .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+          .get(META_TABLE);
+        return meta ? readVersion(dialect, exec) : 0;
+      });
+    },
+    transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+      if (closed) return Promise.reject(new Error("sqliteStore: the store is closed."));
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+        schedule();
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await exclusive(async () => {
+        while (queue.length > 0) await runBatch();
+      });
+      if (owned) conn.close();
+      queue = [];
+    },
+  };
+}

@@ -8,3 +8,4 @@ export * from "./fixtures.js";
 export * from "./provider-conformance.js";
 export * from "./sign.js";
 export * from "./standard-webhooks.js";
+export * from "./store-conformance.js";

@@ -1,0 +1,438 @@
+/**
+ * `@mika/store-sqlite/sql`: the dialect-neutral half of Mika's SQL stores, shared by `sqliteStore()` and
+ * `@mika/store-postgres`. It turns {@link MIKA_SCHEMA} into DDL and a versioned migration list, and the
+ * store port's table API ({@link StoreTx}) into Kysely queries, encoding and decoding values by column
+ * type. A store supplies only what differs: how a compiled query runs, column types, booleans, locking.
+ *
+ * Not meant for applications; its shape follows the two stores.
+ *
+ * @packageDocumentation
+ */
+import {
+  type ClaimOptions,
+  type ColumnType,
+  type FindOptions,
+  MIKA_SCHEMA,
+  type StoreTx,
+  type TableName,
+  type TableRows,
+  type TableSpec,
+} from "@mika/types";
+import {
+  type CompiledQuery,
+  type DatabaseIntrospector,
+  type DialectAdapter,
+  DummyDriver,
+  type Expression,
+  type ExpressionBuilder,
+  Kysely,
+  type QueryCompiler,
+  type SelectQueryBuilder,
+  type SqlBool,
+} from "kysely";
+
+/** A loosely typed database: the port's types live in `@mika/types`, the SQL values are encoded. */
+export type SqlDb = Record<string, Record<string, unknown>>;
+
+/** A raw result row. */
+export type SqlRow = Record<string, unknown>;
+
+/** Runs one compiled query inside the current transaction. */
+export type SqlExec = (query: CompiledQuery) => Promise<{ rows: SqlRow[]; affected: number }>;
+
+/** What differs between SQL dialects. */
+export interface SqlDialect {
+  /** `sqlite` or `postgres` (used in error messages). */
+  readonly name: string;
+  /** A query builder for the dialect; never executes (queries are compiled and handed to {@link SqlExec}). */
+  readonly db: Kysely<SqlDb>;
+  /** The SQL type of a column type (for example `jsonb` for `json` in Postgres). */
+  columnType(type: ColumnType): "text" | "integer" | "bigint" | "boolean" | "jsonb";
+  /** How a boolean is stored (`1`/`0` in SQLite, `true`/`false` in Postgres). */
+  encodeBoolean(value: boolean): unknown;
+  /** Whether `FOR UPDATE` and `SKIP LOCKED` exist (false in SQLite, whose write transactions are exclusive). */
+  readonly rowLocks: boolean;
+}
+
+/** A Kysely instance that only compiles (its driver never connects): queries go to a {@link SqlExec}. */
+export function compileOnlyKysely(parts: {
+  adapter: DialectAdapter;
+  compiler: QueryCompiler;
+  introspector: (db: Kysely<SqlDb>) => DatabaseIntrospector;
+}): Kysely<SqlDb> {
+  return new Kysely<SqlDb>({
+    dialect: {
+      createAdapter: () => parts.adapter,
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => parts.introspector(db as Kysely<SqlDb>),
+      createQueryCompiler: () => parts.compiler,
+    },
+  });
+}
+
+/**
+ * Runs `fn` once and shares its promise with every caller, until it fails: the next call then tries
+ * again (used for "migrate on first use").
+ */
+export function onceUntilFailure<T>(fn: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= fn().catch((error: unknown) => {
+      pending = undefined;
+      throw error;
+    });
+    return pending;
+  };
+}
+
+type Row = Record<string, unknown>;
+type Eb = ExpressionBuilder<SqlDb, string>;
+
+/** The table spec of a table, or a TypeError naming the unknown table. */
+export function tableSpec(table: string): TableSpec {
+  const spec = (MIKA_SCHEMA.tables as Record<string, TableSpec>)[table];
+  if (!spec)
+    throw new TypeError(
+      `Unknown Mika table "${table}": use one of ${Object.keys(MIKA_SCHEMA.tables).join(", ")}.`,
+    );
+  return spec;
+}
+
+function columnTypeOf(spec: TableSpec, table: string, column: string): ColumnType {
+  const type = spec.columns[column];
+  if (!type) throw new TypeError(`Table "${table}" has no column "${column}".`);
+  return type;
+}
+
+/** Encodes one value for a column of `type` (undefined → null). */
+export function encodeValue(dialect: SqlDialect, type: ColumnType, value: unknown): unknown {
+  if (value === undefined || value === null) return null;
+  switch (type) {
+    case "boolean":
+      return dialect.encodeBoolean(Boolean(value));
+    case "json":
+      return JSON.stringify(value);
+    default:
+      return value;
+  }
+}
+
+/** Decodes one stored value of a column of `type` into the port's value. */
+export function decodeValue(type: ColumnType, value: unknown): unknown {
+  if (value === undefined || value === null) return null;
+  switch (type) {
+    case "boolean":
+      return value === true || value === 1 || value === 1n || value === "1" || value === "t";
+    case "integer":
+    case "timestamp":
+      return typeof value === "number" ? value : Number(value);
+    case "json":
+      return typeof value === "string" ? JSON.parse(value) : value;
+    default:
+      return value;
+  }
+}
+
+/** Encodes the given columns of a (partial) row. */
+export function encodeRow(dialect: SqlDialect, table: string, row: Row): Row {
+  const spec = tableSpec(table);
+  const out: Row = {};
+  for (const [column, value] of Object.entries(row)) {
+    if (value === undefined) continue;
+    out[column] = encodeValue(dialect, columnTypeOf(spec, table, column), value);
+  }
+  return out;
+}
+
+/** Decodes a stored row into a full port row (every schema column present, null when absent). */
+export function decodeRow(table: string, row: SqlRow): Row {
+  const spec = tableSpec(table);
+  const out: Row = {};
+  for (const [column, type] of Object.entries(spec.columns)) out[column] = decodeValue(type, row[column]);
+  return out;
+}
+
+const OPERATORS = ["in", "ne", "lt", "lte", "gt", "gte"] as const;
+
+function isOperatorObject(condition: unknown): condition is Record<string, unknown> {
+  if (typeof condition !== "object" || condition === null || Array.isArray(condition)) return false;
+  const keys = Object.keys(condition);
+  return keys.length > 0 && keys.every((k) => (OPERATORS as readonly string[]).includes(k));
+}
+
+/**
+ * Translates a `Where` into one Kysely boolean expression. `ne` matches NULL too (`IS DISTINCT FROM`),
+ * the range operators never match NULL, `{ in: [] }` matches nothing. Conditions on `json` columns
+ * are refused (their stored text is not comparable).
+ */
+export function whereExpression(
+  dialect: SqlDialect,
+  table: string,
+  eb: Eb,
+  where: Record<string, unknown>,
+): Expression<SqlBool> {
+  const spec = tableSpec(table);
+  const parts: Expression<SqlBool>[] = [];
+  for (const [column, condition] of Object.entries(where)) {
+    if (condition === undefined) continue;
+    const type = columnTypeOf(spec, table, column);
+    if (type === "json") throw new TypeError(`Cannot filter on the json column ${table}.${column}.`);
+    const enc = (v: unknown) => encodeValue(dialect, type, v);
+    const ref = eb.ref(column);
+    if (condition === null) {
+      parts.push(eb(ref, "is", null));
+    } else if (isOperatorObject(condition)) {
+      const c = condition as {
+        in?: unknown[];
+        ne?: unknown;
+        lt?: unknown;
+        lte?: unknown;
+        gt?: unknown;
+        gte?: unknown;
+      };
+      if ("in" in c) {
+        const values = (c.in ?? []).map(enc);
+        parts.push(values.length === 0 ? eb.lit(false) : eb(ref, "in", values));
+      }
+      if ("ne" in c) {
+        parts.push(
+          c.ne === null || c.ne === undefined
+            ? eb(ref, "is not", null)
+            : eb.or([eb(ref, "<>", enc(c.ne)), eb(ref, "is", null)]),
+        );
+      }
+      for (const [key, op] of [
+        ["lt", "<"],
+        ["lte", "<="],
+        ["gt", ">"],
+        ["gte", ">="],
+      ] as const) {
+        if (c[key] !== undefined) parts.push(eb(ref, op, enc(c[key])));
+      }
+    } else {
+      parts.push(eb(ref, "=", enc(condition)));
+    }
+  }
+  return eb.and(parts);
+}
+
+type AnySelect = SelectQueryBuilder<SqlDb, string, SqlRow>;
+
+function applyOrder(query: AnySelect, orderBy: FindOptions<Row>["orderBy"]): AnySelect {
+  let q = query;
+  for (const { column, direction } of orderBy ?? []) {
+    // NULL sorts as the smallest value in both dialects.
+    q = q.orderBy(column, (ob) => (direction === "desc" ? ob.desc().nullsLast() : ob.asc().nullsFirst()));
+  }
+  return q;
+}
+
+/** A transaction's table API over a dialect and an executor; `finish()` makes later calls throw. */
+export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreTx; finish(): void } {
+  const { db } = dialect;
+  let finished = false;
+  const run = (query: { compile(): CompiledQuery }) => {
+    if (finished) {
+      return Promise.reject(
+        new Error(
+          `This ${dialect.name} transaction has ended: use the tx only inside its transaction function.`,
+        ),
+      );
+    }
+    return exec(query.compile());
+  };
+  const select = (table: string, where: Record<string, unknown>) =>
+    db
+      .selectFrom(table)
+      .selectAll()
+      .where((eb) => whereExpression(dialect, table, eb, where)) as AnySelect;
+  const byKey = (table: string, key: string) => ({ [tableSpec(table).primaryKey]: key });
+
+  const tx: StoreTx = {
+    async get(table, key, options) {
+      let q = select(table, byKey(table, key));
+      if (options?.lock && dialect.rowLocks) q = q.forUpdate();
+      const { rows } = await run(q);
+      return rows[0] ? (decodeRow(table, rows[0]) as never) : undefined;
+    },
+    async find(table, where, options) {
+      let q = applyOrder(select(table, where as Row), options?.orderBy as FindOptions<Row>["orderBy"]);
+      if (options?.limit !== undefined) q = q.limit(options.limit);
+      if (options?.lock && dialect.rowLocks) q = q.forUpdate();
+      const { rows } = await run(q);
+      return rows.map((r) => decodeRow(table, r)) as never;
+    },
+    async count(table, where) {
+      const q = db
+        .selectFrom(table as string)
+        .select((eb) => eb.fn.countAll().as("n"))
+        .where((eb) => whereExpression(dialect, table, eb, where as Row));
+      const { rows } = await run(q);
+      return Number(rows[0]?.n ?? 0);
+    },
+    async insert(table, row) {
+      const values = encodeRow(dialect, table, row as unknown as Row);
+      const q = db
+        .insertInto(table as string)
+        .values(values)
+        .onConflict((oc) => oc.doNothing());
+      const { affected } = await run(q);
+      return affected > 0;
+    },
+    async update(table, key, patch) {
+      const values = encodeRow(dialect, table, patch as Row);
+      const pk = tableSpec(table).primaryKey;
+      if (Object.keys(values).length === 0) {
+        const { rows } = await run(select(table, byKey(table, key)).clearSelect().select(pk));
+        return rows.length > 0;
+      }
+      const { affected } = await run(
+        db
+          .updateTable(table as string)
+          .set(values)
+          .where(pk, "=", key),
+      );
+      return affected > 0;
+    },
+    async delete(table, key) {
+      const pk = tableSpec(table).primaryKey;
+      const { affected } = await run(db.deleteFrom(table as string).where(pk, "=", key));
+      return affected > 0;
+    },
+    async claim<T extends TableName>(table: T, options: ClaimOptions<TableRows[T]>) {
+      const spec = tableSpec(table);
+      if (!spec.columns.lease_until)
+        throw new TypeError(`Table "${table}" has no lease_until column to claim with.`);
+      const due = String(options.dueColumn);
+      const dueType = columnTypeOf(spec, table, due);
+      if (dueType !== "timestamp") throw new TypeError(`claim: ${table}.${due} is not a timestamp column.`);
+      let q = select(table, options.where as Row)
+        .where((eb) =>
+          eb.and([
+            eb.or([eb(due, "is", null), eb(due, "<=", options.now)]),
+            eb.or([eb("lease_until", "is", null), eb("lease_until", "<=", options.now)]),
+          ]),
+        )
+        .orderBy(due, (ob) => ob.asc().nullsFirst())
+        .orderBy(spec.primaryKey)
+        .limit(options.limit);
+      if (dialect.rowLocks) q = q.forUpdate().skipLocked();
+      const { rows } = await run(q);
+      if (rows.length === 0) return [];
+      const leaseUntil = options.now + options.leaseMs;
+      const keys = rows.map((r) => r[spec.primaryKey] as string);
+      await run(
+        db
+          .updateTable(table as string)
+          .set({ lease_until: leaseUntil })
+          .where(spec.primaryKey, "in", keys),
+      );
+      return rows.map((r) => ({ ...decodeRow(table, r), lease_until: leaseUntil })) as never;
+    },
+  };
+  return {
+    tx,
+    finish() {
+      finished = true;
+    },
+  };
+}
+
+/** The table holding the schema version (one row, id `schema`). */
+export const META_TABLE = "mika_meta";
+
+/** DDL creating {@link META_TABLE} if it is missing. */
+export function metaTableDdl(dialect: SqlDialect): CompiledQuery {
+  return dialect.db.schema
+    .createTable(META_TABLE)
+    .ifNotExists()
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("version", "integer", (c) => c.notNull())
+    .compile();
+}
+
+/** Reads the stored version (0 when no row). Run it after {@link metaTableDdl}. */
+export async function readVersion(dialect: SqlDialect, exec: SqlExec): Promise<number> {
+  const { rows } = await exec(
+    dialect.db.selectFrom(META_TABLE).select("version").where("id", "=", "schema").compile(),
+  );
+  return rows[0] ? Number(rows[0].version) : 0;
+}
+
+/** One schema migration: the statements that take the schema from `version - 1` to `version`. */
+export interface Migration {
+  /** The version this migration produces. */
+  readonly version: number;
+  /** Its statements, compiled for the dialect. */
+  statements(dialect: SqlDialect): CompiledQuery[];
+}
+
+/** DDL for every table of {@link MIKA_SCHEMA}: columns, primary key, NOT NULLs, unique constraints, indexes. */
+export function createTablesDdl(dialect: SqlDialect): CompiledQuery[] {
+  const out: CompiledQuery[] = [];
+  for (const [table, spec] of Object.entries(MIKA_SCHEMA.tables as Record<string, TableSpec>)) {
+    let create = dialect.db.schema.createTable(table);
+    for (const [column, type] of Object.entries(spec.columns)) {
+      const primary = column === spec.primaryKey;
+      const required = spec.required.includes(column);
+      create = create.addColumn(column, dialect.columnType(type), (c) =>
+        primary ? c.primaryKey().notNull() : required ? c.notNull() : c,
+      );
+    }
+    for (const columns of spec.unique) {
+      create = create.addUniqueConstraint(`${table}_${columns.join("_")}_key`, [...columns] as never[]);
+    }
+    out.push(create.compile());
+    for (const columns of spec.indexes) {
+      out.push(
+        dialect.db.schema
+          .createIndex(`${table}_${columns.join("_")}_idx`)
+          .on(table)
+          .columns([...columns])
+          .compile(),
+      );
+    }
+  }
+  return out;
+}
+
+/** The migrations, in order. The last one's version is {@link MIKA_SCHEMA}'s. */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, statements: createTablesDdl }];
+
+/**
+ * Runs every migration newer than the stored version and records the new version. Call it inside a
+ * transaction that holds the dialect's migration lock (SQLite: `BEGIN IMMEDIATE`; Postgres:
+ * `pg_advisory_xact_lock`).
+ */
+export async function migrateLocked(
+  dialect: SqlDialect,
+  exec: SqlExec,
+): Promise<{ from: number; to: number }> {
+  await exec(metaTableDdl(dialect));
+  const from = await readVersion(dialect, exec);
+  const latest = MIGRATIONS.at(-1)?.version ?? 0;
+  if (latest !== MIKA_SCHEMA.version) {
+    throw new Error(
+      `Mika SQL migrations end at version ${latest} but MIKA_SCHEMA is version ${MIKA_SCHEMA.version}.`,
+    );
+  }
+  if (from > latest) {
+    throw new Error(
+      `The ${dialect.name} database holds Mika schema version ${from}, newer than this package (${latest}): upgrade the package.`,
+    );
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= from) continue;
+    for (const statement of migration.statements(dialect)) await exec(statement);
+  }
+  if (from !== latest) {
+    await exec(
+      dialect.db
+        .insertInto(META_TABLE)
+        .values({ id: "schema", version: latest })
+        .onConflict((oc) => oc.column("id").doUpdateSet({ version: latest }))
+        .compile(),
+    );
+  }
+  return { from, to: latest };
+}
