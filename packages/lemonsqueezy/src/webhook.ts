@@ -129,7 +129,7 @@ export async function verifyLemonSqueezyWebhook(
       material === undefined ? undefined : sha256Hex(material),
     ]);
     const attributes = obj(obj(payload.data)?.attributes) ?? {};
-    const testMode = attributes.test_mode;
+    const testMode = attributes.test_mode ?? obj(payload.meta)?.test_mode;
     const occurredAt = date(attributes.updated_at) ?? date(attributes.created_at);
     return {
       ok: true,

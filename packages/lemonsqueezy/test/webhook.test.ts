@@ -113,6 +113,12 @@ describe("verifyWebhook", () => {
     const test = await verified(JSON.stringify(handBuilt.licenseKeyCreated()));
     expect(test.livemode).toBe(false);
     expect(test.eventType).toBe("license_key_created");
+    const metaOnly = handBuilt.licenseKeyCreated();
+    delete metaOnly.data.attributes.test_mode;
+    metaOnly.meta.test_mode = true;
+    expect((await verified(JSON.stringify(metaOnly))).livemode).toBe(false);
+    delete metaOnly.meta.test_mode;
+    expect((await verified(JSON.stringify(metaOnly))).livemode).toBeUndefined();
   });
 });
 
