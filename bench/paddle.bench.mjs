@@ -1,0 +1,99 @@
+// Paddle webhook verify + parse: @mika/paddle (Web Crypto, keys imported once, every h1 checked, payload
+// hash computed, events mapped from the raw JSON) against the official SDK's `webhooks.unmarshal`
+// (JSON.parse + entity classes, last h1 only), in the same process, with both of the SDK's crypto
+// providers: the Node build (node:crypto HMAC, synchronous) and the edge build that Bun, Deno and
+// Workers load (Web Crypto, importing the key on every call) — the like-for-like baseline for an
+// edge-safe verifier.
+// The SDK rejects a signature older than 5 s, so the delivery is re-signed with a fresh `ts` every second
+// and every path verifies the same current header.
+// Run: pnpm --filter @mika/paddle build && node bench/paddle.bench.mjs
+import { paddleProvider } from "@mika/paddle";
+import { loadFixtureJson, paddleSigner } from "@mika/testing";
+import { NodeRuntime, Paddle } from "@paddle/paddle-node-sdk";
+import { compare, padBody, printTable } from "./lib.mjs";
+
+// The SDK's edge entry (what its "worker"/"bun"/"deno" export conditions resolve to), next to the Node one.
+const edgeEntry = import.meta
+  .resolve("@paddle/paddle-node-sdk")
+  .replace(/index\.esm\.node\.js$/, "index.esm.edge.js");
+const { EdgeRuntime } = await import(edgeEntry);
+
+const SECRET = "pdl_ntfset_01hbench0000000000000000000_benchSecretValue0123456789";
+const sdk = new Paddle("pdl_sdbx_apikey_bench_never_used");
+// Both builds share the SDK's one global crypto provider: each path selects its own before every call
+// (the SDK reads it synchronously at the start of the call).
+const viaNode = () => {
+  NodeRuntime.initialize();
+  return sdk.webhooks;
+};
+const viaEdge = () => {
+  EdgeRuntime.initialize();
+  return sdk.webhooks;
+};
+const mika = paddleProvider({ webhookSecret: SECRET });
+
+// Real Paddle notifications: adjustment.created is 1 KB as compact JSON; transaction.completed padded to 16 KB.
+const cases = [
+  {
+    label: "1 KB",
+    body: JSON.stringify(loadFixtureJson("paddle/adjustment.created")),
+    kind: "refund.updated",
+  },
+  {
+    label: "16 KB",
+    body: padBody(loadFixtureJson("paddle/transaction.completed"), 16 * 1024),
+    kind: "checkout.completed",
+  },
+];
+
+const CONCURRENCY = 32;
+const rows = [];
+for (const { label, body, kind } of cases) {
+  let headers;
+  let header;
+  const resign = async () => {
+    const delivery = await paddleSigner.sign({ body, signatures: [{ secret: SECRET }] });
+    headers = delivery.headers;
+    header = delivery.headers.get("paddle-signature");
+  };
+  await resign();
+  const timer = setInterval(resign, 1000);
+
+  const mikaOnce = async () => {
+    const result = await mika.verifyWebhook({ rawBody: body, headers });
+    if (!result.ok) throw new Error(result.error.message);
+    return mika.parseWebhookEvent(result.webhook);
+  };
+  const sdkNode = () => viaNode().unmarshal(body, SECRET, header);
+  const sdkEdge = () => viaEdge().unmarshal(body, SECRET, header);
+  // Sanity: every path accepts the delivery and reads the same event.
+  const [a, b, c] = [await mikaOnce(), await sdkNode(), await sdkEdge()];
+  if (a.eventId !== b.eventId || b.eventId !== c.eventId || a.kind !== kind) {
+    throw new Error("the paths disagree");
+  }
+
+  const many = (fn) => () => Promise.all(Array.from({ length: CONCURRENCY }, fn));
+  for (const [mode, wrap, options] of [
+    ["sequential", (fn) => fn, {}],
+    [`${CONCURRENCY} in flight`, many, { ms: 400 }],
+  ]) {
+    const title = `verify+parse ${label} (${body.length} B), ${mode}`;
+    const mine = { name: "@mika/paddle verify+parse", fn: wrap(mikaOnce), goal: "≥ 1.00×" };
+    rows.push(
+      ...(await compare(
+        title,
+        { name: "paddle-node-sdk unmarshal (Node build, node:crypto)", fn: wrap(sdkNode) },
+        [mine],
+        options,
+      )),
+      ...(await compare(
+        title,
+        { name: "paddle-node-sdk unmarshal (edge build, Web Crypto)", fn: wrap(sdkEdge) },
+        [mine],
+        options,
+      )),
+    );
+  }
+  clearInterval(timer);
+}
+printTable(rows);
