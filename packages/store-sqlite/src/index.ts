@@ -34,7 +34,11 @@ export interface SqliteStoreOptions {
    * write; a power loss can lose recent commits and, rarely, corrupt the file.
    */
   synchronous?: SqliteSynchronous;
-  /** How long a statement waits for another process's write lock before SQLITE_BUSY (ms, default 5000). */
+  /**
+   * How long a transaction waits for another connection's write lock before failing with SQLITE_BUSY
+   * (ms, default 10000). The wait is asynchronous (short retries), so the event loop keeps serving
+   * requests, which join the next group commit.
+   */
   busyTimeoutMs?: number;
   /** At most this many transactions share one commit (default 256). */
   maxBatch?: number;
@@ -45,6 +49,9 @@ interface Job {
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
+
+/** The longest SQLite may block the thread waiting for a lock (ms). */
+const SYNC_BUSY_MS = 50;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -83,7 +90,7 @@ export function sqliteDialect(): SqlDialect {
  * ```
  */
 export function sqliteStore(options: SqliteStoreOptions): MikaStore {
-  const { file, synchronous = "FULL", busyTimeoutMs = 5000, maxBatch = 256 } = options;
+  const { file, synchronous = "FULL", busyTimeoutMs = 10_000, maxBatch = 256 } = options;
   if (!options.database && !file)
     throw new TypeError("sqliteStore needs a `file` path or an open `database`.");
   if (!["FULL", "NORMAL", "OFF"].includes(synchronous)) {
@@ -92,8 +99,9 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
     );
   }
   const owned = !options.database;
-  const conn = options.database ?? new Database(file!, { timeout: busyTimeoutMs });
-  conn.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  const conn = options.database ?? new Database(file!);
+  // SQLite's own busy wait blocks the thread, so it stays short; `begin` retries asynchronously.
+  conn.pragma(`busy_timeout = ${Math.min(SYNC_BUSY_MS, Math.max(0, Math.floor(busyTimeoutMs)))}`);
   if (conn.name !== ":memory:" && !conn.memory) conn.pragma("journal_mode = WAL");
   conn.pragma(`synchronous = ${synchronous}`);
 
@@ -118,7 +126,7 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
 
   /** Starts a write transaction, retrying while another process holds the lock. */
   const begin = async () => {
-    const deadline = Date.now() + Math.max(busyTimeoutMs * 6, 30_000);
+    const deadline = Date.now() + busyTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
         command("BEGIN IMMEDIATE");

@@ -1,0 +1,119 @@
+import { sampleRow } from "@mika/testing";
+import { MIKA_SCHEMA } from "@mika/types";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { postgresStore } from "../src/index.js";
+import { admin, freshSchema, POSTGRES_URL } from "./helpers.js";
+
+const eventRow = (seed: number, overrides = {}) =>
+  sampleRow("events", seed, { id: `evt-${seed}`, provider: "p", event_id: `e-${seed}`, ...overrides });
+
+describe("postgresStore", () => {
+  it("creates its tables, constraints and indexes in the given schema", async () => {
+    const schema = freshSchema();
+    const store = postgresStore({ connectionString: POSTGRES_URL, schema });
+    await store.migrate();
+    const { rows } = await admin.query(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+      [schema],
+    );
+    expect(rows.map((r) => r.table_name).sort()).toEqual(
+      [...Object.keys(MIKA_SCHEMA.tables), "mika_meta"].sort(),
+    );
+    const columns = await admin.query(
+      "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'events'",
+      [schema],
+    );
+    const types = Object.fromEntries(columns.rows.map((r) => [r.column_name, r.data_type]));
+    expect(types).toMatchObject({ livemode: "boolean", occurred_at: "bigint", event: "jsonb", raw: "text" });
+    const indexes = await admin.query("SELECT indexname FROM pg_indexes WHERE schemaname = $1", [schema]);
+    const names = indexes.rows.map((r) => r.indexname);
+    expect(names).toContain("events_provider_event_id_key");
+    expect(names).toContain("events_status_next_attempt_at_idx");
+    await store.close();
+  });
+
+  it("leaves the global pg type parsers alone", async () => {
+    const store = postgresStore({ connectionString: POSTGRES_URL, schema: freshSchema() });
+    await store.transaction((tx) => tx.insert("events", eventRow(1)));
+    expect(pg.types.getTypeParser(20, "text")("12")).toBe("12");
+    const { rows } = await admin.query("SELECT 1::bigint AS n, '{\"a\":1}'::jsonb AS j");
+    expect(rows[0]).toEqual({ n: "1", j: { a: 1 } });
+    await store.close();
+  });
+
+  it("does not end a pool it was given, and ends one it created", async () => {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+    const store = postgresStore({ pool, schema: freshSchema() });
+    await store.transaction((tx) => tx.count("events", {}));
+    await store.close();
+    expect((await pool.query("SELECT 1 AS one")).rows[0].one).toBe(1);
+    await pool.end();
+    await expect(store.transaction(async () => 1)).rejects.toThrow(/closed/);
+  });
+
+  it("claims with SKIP LOCKED across instances: a row locked by one instance is skipped by another", async () => {
+    const schema = freshSchema();
+    const a = postgresStore({ connectionString: POSTGRES_URL, schema });
+    const b = postgresStore({ connectionString: POSTGRES_URL, schema });
+    const now = Date.now();
+    await a.transaction(async (tx) => {
+      for (let i = 0; i < 4; i++)
+        await tx.insert("events", eventRow(i, { status: "failed", next_attempt_at: now - 100 + i }));
+    });
+    const opts = {
+      where: { status: "failed" as const },
+      dueColumn: "next_attempt_at" as const,
+      now,
+      leaseMs: 60_000,
+    };
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let claimedByA: string[] = [];
+    const first = a.transaction(async (tx) => {
+      claimedByA = (await tx.claim("events", { ...opts, limit: 2 })).map((r) => r.id);
+      await held; // keep the row locks while b claims
+    });
+    while (claimedByA.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const claimedByB = (await b.transaction((tx) => tx.claim("events", { ...opts, limit: 10 }))).map(
+      (r) => r.id,
+    );
+    release();
+    await first;
+    expect(claimedByA).toEqual(["evt-0", "evt-1"]);
+    expect(claimedByB).toEqual(["evt-2", "evt-3"]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("a concurrent duplicate insert waits for the first transaction and then returns false", async () => {
+    const schema = freshSchema();
+    const a = postgresStore({ connectionString: POSTGRES_URL, schema });
+    const b = postgresStore({ connectionString: POSTGRES_URL, schema });
+    await Promise.all([a.migrate(), b.migrate()]);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let inserted = false;
+    const first = a.transaction(async (tx) => {
+      inserted = await tx.insert("events", eventRow(1, { event_id: "dup" }));
+      await held;
+    });
+    while (!inserted) await new Promise((r) => setTimeout(r, 5));
+    let secondDone = false;
+    const second = b
+      .transaction((tx) => tx.insert("events", eventRow(2, { event_id: "dup" })))
+      .then((r) => {
+        secondDone = true;
+        return r;
+      });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(secondDone).toBe(false); // blocked on the first transaction's uncommitted row
+    release();
+    await first;
+    expect(await second).toBe(false);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
