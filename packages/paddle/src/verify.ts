@@ -64,10 +64,28 @@ export interface VerifyContext {
 
 /** Verifies one delivery. Never throws: every failure is a {@link VerifyResult} with a code. */
 export async function verifyPaddleWebhook(ctx: VerifyContext, input: WebhookInput): Promise<VerifyResult> {
+  try {
+    return await verify(ctx, input);
+  } catch (error) {
+    // Only reachable when the runtime lacks Web Crypto or the input is not what the types say.
+    return webhookFailure(
+      "SIGNATURE_INVALID",
+      `The webhook could not be verified (${error instanceof Error ? error.name : "unexpected error"}): pass { rawBody, headers: Headers } on a runtime with Web Crypto (globalThis.crypto.subtle).`,
+    );
+  }
+}
+
+async function verify(ctx: VerifyContext, input: WebhookInput): Promise<VerifyResult> {
   const body = rawBodyBytes(input?.rawBody);
   if (!body.ok) return body;
   if (ctx.secretProblem) return webhookFailure("SECRET_INVALID", ctx.secretProblem);
-  const header = input.headers?.get("paddle-signature");
+  if (typeof input.headers?.get !== "function") {
+    return webhookFailure(
+      "SIGNATURE_MISSING",
+      "No request headers were passed: give verifyWebhook the request's Headers (request.headers).",
+    );
+  }
+  const header = input.headers.get("paddle-signature");
   if (!header) {
     return webhookFailure(
       "SIGNATURE_MISSING",
@@ -100,7 +118,10 @@ export async function verifyPaddleWebhook(ctx: VerifyContext, input: WebhookInpu
       "No h1 signature matches the configured secret(s): check webhookSecret (the notification destination's secret key) and pass the body exactly as received.",
     );
   }
-  const stale = checkTimestamp(Number(parsed.ts), input.receivedAt ?? new Date(), ctx.toleranceSeconds);
+  // An invalid receivedAt would make checkTimestamp's skew NaN, which passes every comparison: use the clock.
+  const received = input.receivedAt;
+  const now = received instanceof Date && !Number.isNaN(received.getTime()) ? received : new Date();
+  const stale = checkTimestamp(Number(parsed.ts), now, ctx.toleranceSeconds);
   if (stale) {
     hashing.catch(() => {});
     return stale;

@@ -207,3 +207,32 @@ describe("verifyWebhook details", () => {
     expect(provider.refunds).toBeUndefined();
   });
 });
+
+describe("verifyWebhook never throws on inputs outside the types", () => {
+  it("plain-object headers and a missing input give error results", async () => {
+    const d = await paddleSigner.sign({ body, signatures: [{ secret: SECRETS[0]! }] });
+    const plain = { "paddle-signature": d.headers.get("paddle-signature") } as unknown as Headers;
+    const cases: unknown[] = [
+      { rawBody: d.rawBody, headers: plain },
+      { rawBody: d.rawBody },
+      undefined,
+      null,
+    ];
+    for (const input of cases) {
+      const result = await provider.verifyWebhook(input as Parameters<typeof provider.verifyWebhook>[0]);
+      expect(result.ok, JSON.stringify(input)).toBe(false);
+    }
+  });
+});
+
+it("an invalid receivedAt falls back to the clock instead of accepting any timestamp", async () => {
+  const stale = await paddleSigner.sign({
+    body,
+    signatures: [{ secret: SECRETS[0]! }],
+    timestamp: nowSeconds() - 10 * TOLERANCE,
+  });
+  const result = await provider.verifyWebhook({ ...stale, receivedAt: new Date(Number.NaN) });
+  expect(result.ok ? "ok" : result.error.code).toBe("TIMESTAMP_OUT_OF_TOLERANCE");
+  const fresh = await paddleSigner.sign({ body, signatures: [{ secret: SECRETS[0]! }] });
+  expect((await provider.verifyWebhook({ ...fresh, receivedAt: new Date(Number.NaN) })).ok).toBe(true);
+});
