@@ -114,3 +114,31 @@ export function tally(answers: readonly Answer[]): Record<string, number> {
   for (const a of answers) counts[a.status] = (counts[a.status] ?? 0) + 1;
   return counts;
 }
+
+/** Where the crash tests kill the worker. */
+export const CRASH_POINTS = ["after-inbox-insert", "mid-ledger", "after-commit"] as const;
+
+/**
+ * Crash scenario: an instance that SIGKILLs itself at `crashAt` receives events 0..n-1 (it dies on
+ * the first); a fresh instance then gets every event redelivered and runs maintenance. Returns the
+ * answers of the redelivery and the worker's exit signal.
+ */
+export async function crashAndRecover(
+  spec: StoreSpec,
+  crashAt: (typeof CRASH_POINTS)[number],
+  n: number,
+): Promise<{ signal: NodeJS.Signals | null; first: Answer[]; redelivered: Answer[] }> {
+  const doomed = await startInstance(spec, crashAt);
+  const first = await Promise.all(
+    Array.from({ length: n }, async (_, i) => doomed.send({ type: "receive", ...(await delivery(i)) })),
+  );
+  const signal = await doomed.exited;
+  const healthy = await startInstance(spec);
+  const redelivered: Answer[] = [];
+  for (let i = 0; i < n; i++)
+    redelivered.push(await healthy.send({ type: "receive", ...(await delivery(i)) }));
+  await healthy.send({ type: "maintenance" });
+  await healthy.send({ type: "close" });
+  healthy.child.kill();
+  return { signal, first, redelivered };
+}
