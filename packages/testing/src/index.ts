@@ -6,6 +6,7 @@
  */
 export * from "./fixtures.js";
 export * from "./provider-conformance.js";
+export * from "./sandbox/index.js";
 export * from "./sign.js";
 export * from "./standard-webhooks.js";
 export * from "./store-conformance.js";

@@ -1,0 +1,13 @@
+/**
+ * Provider sandboxes: stateful loopback servers that speak one provider's wire format for its official
+ * SDK and Mika's adapter, with a fake hosted checkout page that delivers signed webhooks.
+ */
+export type { SandboxDelivery, SandboxRequest } from "./core.js";
+export {
+  type StripeSandbox,
+  type StripeSandboxClient,
+  type StripeSandboxObject,
+  type StripeSandboxOptions,
+  type StripeSandboxPrice,
+  startStripeSandbox,
+} from "./stripe.js";

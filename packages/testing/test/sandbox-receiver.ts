@@ -1,0 +1,38 @@
+/** A tiny webhook receiver for the sandbox tests: records each delivery and answers a chosen status. */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** One delivery as the receiver got it. */
+export interface Received {
+  rawBody: string;
+  headers: Headers;
+}
+
+/** A running receiver. */
+export interface Receiver {
+  url: string;
+  received: Received[];
+  /** The status the next deliveries get (default 200). */
+  status: number;
+  close(): Promise<void>;
+}
+
+/** Starts the receiver on 127.0.0.1 (ephemeral port). */
+export async function startReceiver(): Promise<Receiver> {
+  const received: Received[] = [];
+  const receiver = { received, status: 200 } as Receiver;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+      received.push({ rawBody: Buffer.concat(chunks).toString("utf8"), headers });
+      res.writeHead(receiver.status).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`;
+  receiver.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return receiver;
+}
