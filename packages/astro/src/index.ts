@@ -1,0 +1,87 @@
+/**
+ * `@mika/astro`: Astro API routes over `mika.handler`, and a middleware that puts `mika` on
+ * `Astro.locals` for pages. The request is handed to Mika untouched (the body is never read here), so
+ * webhook signatures verify over the exact bytes.
+ *
+ * @packageDocumentation
+ */
+import type { APIContext, APIRoute, MiddlewareHandler } from "astro";
+
+/** What the binding needs from a Mika instance: its Web-standard handler. */
+export interface MikaHandlerHost {
+  handler(request: Request): Promise<Response>;
+}
+
+/**
+ * A Mika instance, or a function that returns one (sync or async). A function is called on the first
+ * request only, so nothing (store file, SDK clients) is opened while `astro build` imports the module.
+ */
+export type MikaSource<M extends MikaHandlerHost = MikaHandlerHost> = M | (() => M | Promise<M>);
+
+/** The exports of `src/pages/api/mika/[...path].ts`. */
+export interface MikaRoutes {
+  GET: APIRoute;
+  POST: APIRoute;
+  /** Any other method: Mika answers 405 with an `Allow` header. */
+  ALL: APIRoute;
+}
+
+/** Resolves a {@link MikaSource} once (a rejected factory is retried on the next call). */
+export function lazyMika<M extends MikaHandlerHost>(source: MikaSource<M>): () => Promise<M> {
+  if (typeof source !== "function") {
+    const ready = Promise.resolve(source);
+    return () => ready;
+  }
+  let pending: Promise<M> | undefined;
+  return () => {
+    pending ??= Promise.resolve()
+      .then(source)
+      .catch((error: unknown) => {
+        pending = undefined;
+        throw error;
+      });
+    return pending;
+  };
+}
+
+/**
+ * Creates the API routes for a rest route at Mika's base path (default `/api/mika`). The page must be
+ * rendered on demand: `export const prerender = false` (or `output: "server"`).
+ *
+ * @example
+ * ```ts
+ * // src/pages/api/mika/[...path].ts
+ * import { createMikaRoutes } from "@mika/astro";
+ * import { mika } from "../../../lib/mika";
+ *
+ * export const prerender = false;
+ * export const { GET, POST, ALL } = createMikaRoutes(mika);
+ * ```
+ */
+export function createMikaRoutes(mika: MikaSource): MikaRoutes {
+  const get = lazyMika(mika);
+  const route: APIRoute = async (context: APIContext) => (await get()).handler(context.request);
+  return { GET: route, POST: route, ALL: route };
+}
+
+/**
+ * An Astro middleware that sets `context.locals.mika`, so pages and endpoints reach the same instance
+ * as `Astro.locals.mika`. Declare the type once in `src/env.d.ts`:
+ * `declare namespace App { interface Locals { mika: import("@mika/backend").Mika } }`.
+ *
+ * @example
+ * ```ts
+ * // src/middleware.ts
+ * import { mikaMiddleware } from "@mika/astro";
+ * import { mika } from "./lib/mika";
+ *
+ * export const onRequest = mikaMiddleware(mika);
+ * ```
+ */
+export function mikaMiddleware<M extends MikaHandlerHost>(mika: MikaSource<M>): MiddlewareHandler {
+  const get = lazyMika(mika);
+  return async (context, next) => {
+    (context.locals as { mika?: M }).mika = await get();
+    return next();
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * `@mika/sveltekit`: SvelteKit request handlers over `mika.handler`, and an optional `handle` hook
+ * that puts `mika` on `event.locals` (and can answer Mika's routes itself). The request is handed to
+ * Mika untouched (the body is never read here), so webhook signatures verify over the exact bytes.
+ *
+ * @packageDocumentation
+ */
+import type { Handle, RequestEvent, RequestHandler } from "@sveltejs/kit";
+
+/** What the binding needs from a Mika instance: its Web-standard handler. */
+export interface MikaHandlerHost {
+  handler(request: Request): Promise<Response>;
+}
+
+/**
+ * A Mika instance, or a function that returns one (sync or async). A function is called on the first
+ * request only, so nothing (store file, SDK clients) is opened while `vite build` analyses the app.
+ */
+export type MikaSource<M extends MikaHandlerHost = MikaHandlerHost> = M | (() => M | Promise<M>);
+
+/** The exports of `src/routes/api/mika/[...path]/+server.ts`. */
+export interface MikaHandlers {
+  GET: RequestHandler;
+  POST: RequestHandler;
+  /** Any other method: Mika answers 405 with an `Allow` header. */
+  fallback: RequestHandler;
+}
+
+/** Options of {@link mikaHandle}. */
+export interface MikaHandleOptions {
+  /**
+   * Answer requests under this path with `mika.handler` from the hook, before any route runs (then no
+   * `+server.ts` is needed). Must equal Mika's `config.basePath`. Default `false`: only set
+   * `event.locals.mika`.
+   */
+  basePath?: string | false;
+}
+
+/** Resolves a {@link MikaSource} once (a rejected factory is retried on the next call). */
+export function lazyMika<M extends MikaHandlerHost>(source: MikaSource<M>): () => Promise<M> {
+  if (typeof source !== "function") {
+    const ready = Promise.resolve(source);
+    return () => ready;
+  }
+  let pending: Promise<M> | undefined;
+  return () => {
+    pending ??= Promise.resolve()
+      .then(source)
+      .catch((error: unknown) => {
+        pending = undefined;
+        throw error;
+      });
+    return pending;
+  };
+}
+
+/**
+ * Creates the request handlers for a rest route at Mika's base path (default `/api/mika`).
+ *
+ * @example
+ * ```ts
+ * // src/routes/api/mika/[...path]/+server.ts
+ * import { createMikaHandlers } from "@mika/sveltekit";
+ * import { mika } from "$lib/server/mika";
+ *
+ * export const { GET, POST, fallback } = createMikaHandlers(mika);
+ * ```
+ */
+export function createMikaHandlers(mika: MikaSource): MikaHandlers {
+  const get = lazyMika(mika);
+  const handler: RequestHandler = async (event: RequestEvent) => (await get()).handler(event.request);
+  return { GET: handler, POST: handler, fallback: handler };
+}
+
+/**
+ * A `handle` hook that sets `event.locals.mika`; with `basePath` it also answers Mika's routes. Declare
+ * the type once in `src/app.d.ts`: `interface Locals { mika: import("@mika/backend").Mika }`.
+ *
+ * @example
+ * ```ts
+ * // src/hooks.server.ts
+ * import { mikaHandle } from "@mika/sveltekit";
+ * import { mika } from "$lib/server/mika";
+ *
+ * export const handle = mikaHandle(mika); // combine with others through `sequence` from @sveltejs/kit/hooks
+ * ```
+ */
+export function mikaHandle<M extends MikaHandlerHost>(
+  mika: MikaSource<M>,
+  options: MikaHandleOptions = {},
+): Handle {
+  const get = lazyMika(mika);
+  const base = options.basePath ? options.basePath.replace(/\/+$/, "") : undefined;
+  return async ({ event, resolve }) => {
+    const instance = await get();
+    (event.locals as { mika?: M }).mika = instance;
+    const path = event.url.pathname;
+    if (base !== undefined && (path === base || path.startsWith(`${base}/`))) {
+      return instance.handler(event.request);
+    }
+    return resolve(event);
+  };
+}
