@@ -1,6 +1,7 @@
 /** A tiny webhook receiver for the sandbox tests: records each delivery and answers a chosen status. */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { MikaEvent, PaymentProvider } from "@mika/types";
 
 /** One delivery as the receiver got it. */
 export interface Received {
@@ -35,4 +36,15 @@ export async function startReceiver(): Promise<Receiver> {
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`;
   receiver.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
   return receiver;
+}
+
+/** Verifies the one delivery the receiver holds with the real adapter and parses it; throws otherwise. */
+export async function onlyEvent(receiver: Receiver, provider: PaymentProvider): Promise<MikaEvent> {
+  if (receiver.received.length !== 1) {
+    throw new Error(`expected exactly one delivery, got ${receiver.received.length}`);
+  }
+  const result = await provider.verifyWebhook(receiver.received[0]!);
+  if (!result.ok)
+    throw new Error(`the delivery did not verify: ${result.error.code} ${result.error.message}`);
+  return provider.parseWebhookEvent(result.webhook);
 }

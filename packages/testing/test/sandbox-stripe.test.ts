@@ -8,7 +8,7 @@ import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { stripeProvider } from "../../stripe/src/index.js";
 import { type StripeSandbox, startStripeSandbox } from "../src/index.js";
-import { type Receiver, startReceiver } from "./sandbox-receiver.js";
+import { onlyEvent, type Receiver, startReceiver } from "./sandbox-receiver.js";
 
 const SECRET = "whsec_sandbox_stripe_tests";
 let receiver: Receiver;
@@ -52,13 +52,7 @@ function input(overrides: Partial<ProviderCheckoutInput> = {}): ProviderCheckout
   };
 }
 
-/** Verifies the only delivery with the real adapter and parses it. */
-async function lastEvent() {
-  expect(receiver.received).toHaveLength(1);
-  const result = await provider.verifyWebhook(receiver.received[0]!);
-  if (!result.ok) throw new Error(`delivery did not verify: ${result.error.code}`);
-  return provider.parseWebhookEvent(result.webhook);
-}
+const delivered = () => onlyEvent(receiver, provider);
 
 describe("Stripe sandbox with the real SDK and adapter", () => {
   it("creates a session, completes it, delivers a verifiable checkout.session.completed", async () => {
@@ -80,7 +74,7 @@ describe("Stripe sandbox with the real SDK and adapter", () => {
     expect(await provider.checkout!.retrieve(created.providerCheckoutId)).toMatchObject({ status: "open" });
     expect(await sandbox.complete(created.providerCheckoutId)).toBe(200);
 
-    const event = await lastEvent();
+    const event = await delivered();
     const session = sandbox.sessions.get(created.providerCheckoutId)!;
     expect(event).toMatchObject({
       kind: "checkout.completed",
@@ -120,7 +114,7 @@ describe("Stripe sandbox with the real SDK and adapter", () => {
     expect(paid.headers.get("location")).toBe(
       `https://shop.test/success?session=${created.providerCheckoutId}`,
     );
-    expect((await lastEvent()).kind).toBe("checkout.completed");
+    expect((await delivered()).kind).toBe("checkout.completed");
     expect(await (await fetch(created.url!)).text()).not.toContain('id="pay"');
   });
 
@@ -128,7 +122,7 @@ describe("Stripe sandbox with the real SDK and adapter", () => {
     receiver.status = 500;
     const created = await provider.checkout!.create(input());
     expect(await sandbox.complete(created.providerCheckoutId, { paid: false })).toBe(500);
-    expect(await lastEvent()).toMatchObject({ kind: "checkout.completed", paymentStatus: "unpaid" });
+    expect(await delivered()).toMatchObject({ kind: "checkout.completed", paymentStatus: "unpaid" });
     expect(sandbox.deliveries.at(-1)).toMatchObject({ status: 500, eventType: "checkout.session.completed" });
   });
 
@@ -198,7 +192,7 @@ describe("Stripe sandbox with the real SDK and adapter", () => {
 
     receiver.received.length = 0;
     expect(await sandbox.sendEvent("refund.updated", sandbox.refunds.get(rest.ref)!)).toBe(200);
-    expect(await lastEvent()).toMatchObject({ kind: "refund.updated", paymentRef, refundRef: rest.ref });
+    expect(await delivered()).toMatchObject({ kind: "refund.updated", paymentRef, refundRef: rest.ref });
   });
 
   it("runs a subscription: cancel at period end, resume, change price, cancel now, portal", async () => {
@@ -206,7 +200,7 @@ describe("Stripe sandbox with the real SDK and adapter", () => {
       input({ mode: "subscription", lines: [{ priceRef: "price_pro_monthly", quantity: 1 }] }),
     );
     await sandbox.complete(created.providerCheckoutId);
-    const event = await lastEvent();
+    const event = await delivered();
     const session = sandbox.sessions.get(created.providerCheckoutId)!;
     expect(event).toMatchObject({ kind: "checkout.completed", subscriptionRef: session.subscription });
     const subscriptionRef = session.subscription as string;

@@ -110,23 +110,54 @@ export interface SandboxServerOptions {
   signer: WebhookSigner;
 }
 
-/** A running sandbox server: what every provider sandbox exposes plus the delivery primitive. */
-export interface SandboxServer {
+/** A running sandbox server: what every provider sandbox exposes plus the delivery primitives. */
+export interface SandboxServer extends Sandbox {
+  /** Signs `body` and POSTs it to the webhook URL once (no retries); returns the receiver's status. */
+  deliver(eventType: string, body: string): Promise<number | undefined>;
+  /** Runs a delivery in the background (as a provider does after an API call); `close` waits for it. */
+  deliverLater(eventType: string, body: string): void;
+}
+
+/** What every provider sandbox exposes. */
+export interface Sandbox {
   /** `http://127.0.0.1:<port>` */
   url: string;
   host: string;
   port: number;
   /** Every request received, in order (API calls and hosted-page hits). */
   requests: SandboxRequest[];
-  /** Every webhook delivered, in order. */
+  /** Every signed webhook delivered, in order. */
   deliveries: SandboxDelivery[];
-  /** Signs `body` and POSTs it to the webhook URL once (no retries); returns the receiver's status. */
-  deliver(eventType: string, body: string): Promise<number | undefined>;
-  /** Runs a delivery in the background (as a provider does after an API call); `close` waits for it. */
-  deliverLater(eventType: string, body: string): void;
   /** Waits for background deliveries, then stops the server. */
   close(): Promise<void>;
 }
+
+/** Options every provider sandbox takes. */
+export interface SandboxOptions {
+  /** Where signed webhooks go (your app's webhook route for this provider). Without it nothing is delivered. */
+  webhookUrl?: string;
+  /** The signing secret; configure the adapter with the same. */
+  webhookSecret: string;
+  /** The base URL browsers use for the hosted pages, when it is not the sandbox's own `url`. */
+  publicUrl?: string;
+}
+
+/** The {@link Sandbox} part of a running server. */
+export function sandboxBase(server: SandboxServer): Sandbox {
+  const { url, host, port, requests, deliveries, close } = server;
+  return { url, host, port, requests, deliveries, close };
+}
+
+/** A plain JSON object. */
+export type Obj = Record<string, unknown>;
+
+/** Whether a value is a plain JSON object. */
+export const isObj = (value: unknown): value is Obj =>
+  value !== null && typeof value === "object" && !Array.isArray(value);
+
+/** A non-empty string, else `undefined`. */
+export const text = (value: unknown): string | undefined =>
+  typeof value === "string" && value !== "" ? value : undefined;
 
 /** A random id with a provider prefix: `cs_test_…`, `txn_…`. */
 export function sandboxId(prefix: string, length = 24): string {
@@ -240,7 +271,7 @@ export async function startSandboxServer(options: SandboxServerOptions): Promise
       if (
         options.requireBearer &&
         api.has(candidate) &&
-        !/^Bearer \S+/.test(request.headers.authorization ?? "")
+        !/^bearer \S+/i.test(request.headers.authorization ?? "")
       ) {
         throw new SandboxError(401, "unauthorized", "No API key provided: send Authorization: Bearer <key>.");
       }
@@ -387,4 +418,20 @@ export async function loadSdk(specifier: string): Promise<Record<string, unknown
   } catch {
     return undefined;
   }
+}
+
+/** A provider SDK class: `new Sdk(apiKey, config)`. */
+export type SdkConstructor<Client> = new (apiKey: string, config: Record<string, unknown>) => Client;
+
+/** The SDK to build `client()` with, or a message saying how to pass it. */
+export function requireSdk<Client>(
+  sdk: SdkConstructor<Client> | undefined,
+  starter: string,
+  packageName: string,
+  exportName: string,
+): SdkConstructor<Client> {
+  if (sdk) return sdk;
+  throw new Error(
+    `${starter}: ${packageName} could not be loaded from @mika/testing; pass it: ${starter}({ sdk: ${exportName}, … }).`,
+  );
 }

@@ -2,7 +2,14 @@
  * Provider sandboxes: stateful loopback servers that speak one provider's wire format for its official
  * SDK and Mika's adapter, with a fake hosted checkout page that delivers signed webhooks.
  */
-export type { SandboxDelivery, SandboxRequest } from "./core.js";
+export type { SandboxDelivery, SandboxRequest, SdkConstructor } from "./core.js";
+export {
+  type PaddleSandbox,
+  type PaddleSandboxEntity,
+  type PaddleSandboxOptions,
+  type PaddleSandboxPrice,
+  startPaddleSandbox,
+} from "./paddle.js";
 export {
   type StripeSandbox,
   type StripeSandboxClient,

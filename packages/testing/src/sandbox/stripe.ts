@@ -6,19 +6,24 @@
  */
 import { stripeSigner } from "../sign.js";
 import {
+  isObj,
   loadSdk,
+  type Obj,
   parseForm,
-  type SandboxDelivery,
+  requireSdk,
+  type Sandbox,
   SandboxError,
+  type SandboxOptions,
   type SandboxRequest,
   type SandboxRoute,
+  type SdkConstructor,
+  sandboxBase,
   sandboxId,
   sandboxPage,
   startSandboxServer,
+  text,
   unixNow,
 } from "./core.js";
-
-type Obj = Record<string, unknown>;
 
 /** A Stripe API object as the sandbox stores and answers it (snake_case JSON). */
 export type StripeSandboxObject = { id: string } & Obj;
@@ -44,28 +49,15 @@ export interface StripeSandboxClient {
 }
 
 /** Options of {@link startStripeSandbox}. */
-export interface StripeSandboxOptions<Client = StripeSandboxClient> {
-  /** Where signed events go (your app's Stripe webhook route). Without it nothing is delivered. */
-  webhookUrl?: string;
-  /** The endpoint secret events are signed with (`whsec_…`); configure the adapter with the same. */
-  webhookSecret: string;
-  /** The base URL browsers use for the hosted pages, when it is not the sandbox's own `url`. */
-  publicUrl?: string;
+export interface StripeSandboxOptions<Client = StripeSandboxClient> extends SandboxOptions {
   /** Catalog prices by id, for checkout lines that use `price` instead of `price_data`. */
   prices?: Record<string, StripeSandboxPrice>;
   /** The `stripe` SDK constructor; defaults to the `stripe` package resolved from `@mika/testing`. */
-  sdk?: new (
-    apiKey: string,
-    config: Record<string, unknown>,
-  ) => Client;
+  sdk?: SdkConstructor<Client>;
 }
 
 /** A running Stripe sandbox. */
-export interface StripeSandbox<Client = StripeSandboxClient> {
-  /** `http://127.0.0.1:<port>` */
-  url: string;
-  host: string;
-  port: number;
+export interface StripeSandbox<Client = StripeSandboxClient> extends Sandbox {
   /** A real `stripe` SDK instance pointed at the sandbox (http, no network retries). */
   client(apiKey?: string): Client;
   /** Checkout Sessions by id, exactly as `GET /v1/checkout/sessions/:id` answers them. */
@@ -78,10 +70,6 @@ export interface StripeSandbox<Client = StripeSandboxClient> {
   paymentIntents: ReadonlyMap<string, StripeSandboxObject>;
   /** Refunds created through `POST /v1/refunds`. */
   refunds: ReadonlyMap<string, StripeSandboxObject>;
-  /** Every request received. */
-  requests: SandboxRequest[];
-  /** Every event delivered. */
-  deliveries: SandboxDelivery[];
   /**
    * Completes an open session as the hosted page's Pay button does (paid unless `paid: false`, which
    * leaves it `unpaid` like a delayed payment method) and delivers `checkout.session.completed`.
@@ -92,8 +80,6 @@ export interface StripeSandbox<Client = StripeSandboxClient> {
   expire(sessionId: string): Promise<number | undefined>;
   /** Builds a signed Event envelope around `object` and delivers it. */
   sendEvent(type: string, object: Obj): Promise<number | undefined>;
-  /** Waits for background deliveries and stops the server. */
-  close(): Promise<void>;
 }
 
 /** A recurring price's billing interval. */
@@ -101,11 +87,6 @@ type Interval = "day" | "week" | "month" | "year";
 
 const DEFAULT_API_VERSION = "2025-10-29.clover";
 const INTERVAL_SECONDS = { day: 86_400, week: 604_800, month: 2_592_000, year: 31_536_000 } as const;
-
-const isObj = (value: unknown): value is Obj =>
-  value !== null && typeof value === "object" && !Array.isArray(value);
-const text = (value: unknown): string | undefined =>
-  typeof value === "string" && value !== "" ? value : undefined;
 
 function invalid(message: string, code = "parameter_invalid"): SandboxError {
   return new SandboxError(400, code, message);
@@ -126,7 +107,7 @@ export async function startStripeSandbox<Client = StripeSandboxClient>(
 ): Promise<StripeSandbox<Client>> {
   const sdk =
     options.sdk ??
-    ((await loadSdk("stripe").then((m) => m?.default ?? m?.Stripe)) as StripeSandboxOptions<Client>["sdk"]);
+    ((await loadSdk("stripe").then((m) => m?.default ?? m?.Stripe)) as SdkConstructor<Client> | undefined);
   const sessions = new Map<string, StripeSandboxObject>();
   const lineItems = new Map<string, StripeSandboxObject[]>();
   const childMetadata = new Map<string, { payment: Obj; subscription: Obj }>();
@@ -654,36 +635,25 @@ export async function startStripeSandbox<Client = StripeSandboxClient>(
   const publicUrl = (options.publicUrl ?? server.url).replace(/\/+$/, "");
 
   return {
-    url: server.url,
-    host: server.host,
-    port: server.port,
-    client(apiKey = "sk_test_sandbox") {
-      if (!sdk) {
-        throw new Error(
-          "startStripeSandbox: the `stripe` package could not be loaded from @mika/testing; pass it: startStripeSandbox({ sdk: Stripe, … }).",
-        );
-      }
-      return new sdk(apiKey, {
+    ...sandboxBase(server),
+    client: (apiKey = "sk_test_sandbox") =>
+      new (requireSdk(sdk, "startStripeSandbox", "stripe", "Stripe"))(apiKey, {
         host: server.host,
         port: server.port,
         protocol: "http",
         maxNetworkRetries: 0,
-      });
-    },
+      }),
     sessions,
     lineItems,
     subscriptions,
     paymentIntents,
     refunds,
-    requests: server.requests,
-    deliveries: server.deliveries,
     complete,
     async expire(sessionId) {
       const s = expireOpen(sessionId);
       return server.deliver("checkout.session.expired", envelope("checkout.session.expired", s));
     },
     sendEvent: (type, object) => server.deliver(type, envelope(type, object)),
-    close: server.close,
   };
 }
 
