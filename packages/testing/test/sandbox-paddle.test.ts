@@ -5,18 +5,17 @@
  */
 import { type PaymentProvider, type ProviderCheckoutInput, ProviderError } from "@mika/types";
 import { Paddle } from "@paddle/paddle-node-sdk";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { paddleProvider } from "../../paddle/src/index.js";
 import { type PaddleSandbox, startPaddleSandbox } from "../src/index.js";
-import { onlyEvent, type Receiver, startReceiver } from "./sandbox-receiver.js";
+import { onlyEvent, useReceiver } from "./sandbox-receiver.js";
 
 const SECRET = "pdl_ntfset_01sandboxtests_c2FuZGJveC1zZWNyZXQ";
-let receiver: Receiver;
+const receiver = useReceiver();
 let sandbox: PaddleSandbox<Paddle>;
 let provider: PaymentProvider;
 
 beforeAll(async () => {
-  receiver = await startReceiver();
   sandbox = await startPaddleSandbox({
     webhookUrl: receiver.url,
     webhookSecret: SECRET,
@@ -29,13 +28,7 @@ beforeAll(async () => {
   });
   provider = paddleProvider({ client: sandbox.client(), webhookSecret: SECRET, environment: "sandbox" });
 });
-afterAll(async () => {
-  await sandbox.close();
-  await receiver.close();
-});
-beforeEach(() => {
-  receiver.received.length = 0;
-});
+afterAll(() => sandbox.close());
 
 let n = 0;
 function input(overrides: Partial<ProviderCheckoutInput> = {}): ProviderCheckoutInput {

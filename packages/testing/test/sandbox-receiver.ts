@@ -2,6 +2,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MikaEvent, PaymentProvider } from "@mika/types";
+import { afterAll, beforeAll, beforeEach } from "vitest";
 
 /** One delivery as the receiver got it. */
 export interface Received {
@@ -15,13 +16,15 @@ export interface Receiver {
   received: Received[];
   /** The status the next deliveries get (default 200). */
   status: number;
-  close(): Promise<void>;
 }
 
-/** Starts the receiver on 127.0.0.1 (ephemeral port). */
-export async function startReceiver(): Promise<Receiver> {
+/**
+ * A receiver for one test file: listening before the tests, emptied (and answering 200 again) before
+ * each, closed after all.
+ */
+export function useReceiver(): Receiver {
   const received: Received[] = [];
-  const receiver = { received, status: 200 } as Receiver;
+  const receiver: Receiver = { url: "", received, status: 200 };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -32,9 +35,15 @@ export async function startReceiver(): Promise<Receiver> {
       res.writeHead(receiver.status).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`;
-  receiver.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`;
+  });
+  beforeEach(() => {
+    received.length = 0;
+    receiver.status = 200;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return receiver;
 }
 

@@ -5,18 +5,17 @@
  */
 import { type PaymentProvider, type ProviderCheckoutInput, ProviderError } from "@mika/types";
 import Stripe from "stripe";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stripeProvider } from "../../stripe/src/index.js";
 import { type StripeSandbox, startStripeSandbox } from "../src/index.js";
-import { onlyEvent, type Receiver, startReceiver } from "./sandbox-receiver.js";
+import { onlyEvent, useReceiver } from "./sandbox-receiver.js";
 
 const SECRET = "whsec_sandbox_stripe_tests";
-let receiver: Receiver;
+const receiver = useReceiver();
 let sandbox: StripeSandbox<Stripe>;
 let provider: PaymentProvider;
 
 beforeAll(async () => {
-  receiver = await startReceiver();
   sandbox = await startStripeSandbox({
     webhookUrl: receiver.url,
     webhookSecret: SECRET,
@@ -28,14 +27,7 @@ beforeAll(async () => {
   });
   provider = stripeProvider({ client: sandbox.client(), webhookSecret: SECRET });
 });
-afterAll(async () => {
-  await sandbox.close();
-  await receiver.close();
-});
-beforeEach(() => {
-  receiver.received.length = 0;
-  receiver.status = 200;
-});
+afterAll(() => sandbox.close());
 
 let n = 0;
 function input(overrides: Partial<ProviderCheckoutInput> = {}): ProviderCheckoutInput {

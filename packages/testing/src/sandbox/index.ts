@@ -2,7 +2,16 @@
  * Provider sandboxes: stateful loopback servers that speak one provider's wire format for its official
  * SDK and Mika's adapter, with a fake hosted checkout page that delivers signed webhooks.
  */
-export type { SandboxDelivery, SandboxRequest, SdkConstructor } from "./core.js";
+export type { Sandbox, SandboxDelivery, SandboxOptions, SandboxRequest, SdkConstructor } from "./core.js";
+export {
+  LEMON_SQUEEZY_API_ORIGIN,
+  type LemonSqueezySandbox,
+  type LemonSqueezySandboxOptions,
+  type LemonSqueezySandboxResource,
+  type LemonSqueezySandboxVariant,
+  routeLemonSqueezyFetch,
+  startLemonSqueezySandbox,
+} from "./lemonsqueezy.js";
 export {
   type PaddleSandbox,
   type PaddleSandboxEntity,
