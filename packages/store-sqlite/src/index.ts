@@ -184,25 +184,29 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     let lost: unknown;
+    // A batch of one needs no savepoint: its rollback is the transaction's.
+    const savepoints = jobs.length > 1;
     for (const [index, job] of jobs.entries()) {
       if (lost !== undefined) {
-        // SQLite ended the whole transaction (for example a full disk): the rest go to the next batch.
+        // The whole transaction ended (a lone failing job, or SQLite aborted it, for example on a
+        // full disk): the jobs not run yet go to the next batch.
         queue.unshift(...jobs.slice(index));
         break;
       }
-      command("SAVEPOINT mika_tx");
+      if (savepoints) command("SAVEPOINT mika_tx");
       const { tx, finish } = sqlTransaction(dialect, exec);
       try {
         const value = await job.fn(tx);
         finish();
-        command("RELEASE mika_tx");
+        if (savepoints) command("RELEASE mika_tx");
         outcomes.push({ ok: true, value });
       } catch (error) {
         finish();
-        if (conn.inTransaction) {
+        if (savepoints && conn.inTransaction) {
           command("ROLLBACK TO mika_tx");
           command("RELEASE mika_tx");
         } else {
+          rollbackQuietly();
           lost = error;
         }
         outcomes.push({ ok: false, error });

@@ -1,0 +1,260 @@
+// Durable receive (verify → inbox → ledger, one transaction) against raw single-row commits on the
+// same disk / database, all in one run, printed as ratios:
+//   SQLite FULL: mika.webhooks.receive sequential and at 32 concurrent vs raw autocommit INSERTs
+//   (one fsync each; better-sqlite3 is synchronous, so "32 concurrent" raw INSERTs are the same
+//   commits one after another: that is the baseline group commit has to beat).
+//   Postgres: 3 Node processes running Mika at 32 concurrent deliveries in total vs raw
+//   INSERT … ON CONFLICT DO NOTHING at 32 concurrent from one pool.
+// Run after `pnpm build`. Postgres: MIKA_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
+import { fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createMika } from "@mika/backend";
+import { sqliteStore } from "@mika/store-sqlite";
+import { sampleRow, standardWebhooksProvider, standardWebhooksSigner } from "@mika/testing";
+import { eventBase } from "@mika/types";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { printTable } from "./lib.mjs";
+
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const POSTGRES_URL = process.env.MIKA_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const CONCURRENCY = 32;
+const MS = Number(process.env.BENCH_MS ?? 1200);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+function makeMika(store) {
+  const provider = standardWebhooksProvider({
+    name: "sw",
+    webhookSecret: SECRET,
+    mapEvent: (webhook) => ({
+      ...eventBase(webhook, "checkout.completed"),
+      paymentStatus: "paid",
+      amount: webhook.payload.data.amount,
+      currency: "EUR",
+      providerCheckoutId: webhook.payload.data.id,
+    }),
+  });
+  const quiet = { info() {}, warn() {}, error() {} };
+  // The host takes the notifications (as an app that sends mail would); nothing is printed.
+  return createMika({
+    providers: [provider],
+    store,
+    logger: quiet,
+    notifications: { handle: () => ({ handled: true }) },
+  });
+}
+
+let eventCounter = 0;
+/** A signed delivery of a new, distinct event (~1 KB body). */
+async function delivery() {
+  const i = eventCounter++;
+  const body = JSON.stringify({
+    type: "checkout.completed",
+    data: { id: `cs_${process.pid}_${i}`, amount: 1000 + (i % 97), note: "x".repeat(900) },
+  });
+  const signed = await standardWebhooksSigner.sign({
+    body,
+    signatures: [{ secret: SECRET }],
+    messageId: `msg_${process.pid}_${i}`,
+  });
+  return { body, headers: Object.fromEntries(signed.headers) };
+}
+
+async function receive(mika, d) {
+  const request = new Request("http://localhost/api/mika/webhooks/sw", {
+    method: "POST",
+    headers: d.headers,
+    body: d.body,
+  });
+  const result = await mika.webhooks.receive({ provider: "sw", request });
+  if (!result.ok || result.data.status !== "processed")
+    throw new Error(`receive failed: ${JSON.stringify(result)}`);
+}
+
+/** Runs `op` from `lanes` concurrent loops for `ms`; returns completed operations per second. */
+async function throughput(op, lanes, ms = MS) {
+  let done = 0;
+  const end = performance.now() + ms;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (performance.now() < end) {
+        await op();
+        done++;
+      }
+    }),
+  );
+  return (done * 1000) / (performance.now() - start);
+}
+
+/** Interleaved rounds (after a warm-up), median of each; rows for printTable. */
+async function compareOps(title, baseline, candidates) {
+  const all = [baseline, ...candidates];
+  for (const c of all) await throughput(c.op, c.lanes, 300);
+  const samples = all.map(() => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [i, c] of all.entries()) samples[i].push(await throughput(c.op, c.lanes));
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const base = median(samples[0]);
+  return all.map((c, i) => ({
+    bench: title,
+    name: c.name,
+    "ops/s": Math.round(median(samples[i])),
+    ratio: i === 0 ? "1.00× (baseline)" : `${(median(samples[i]) / base).toFixed(2)}×`,
+    goal: c.goal ?? "",
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker mode: one Mika instance on Postgres, receiving deliveries over IPC.
+if (process.argv[2] === "worker") {
+  const { postgresStore } = await import("@mika/store-postgres");
+  const store = postgresStore({ connectionString: POSTGRES_URL, schema: process.argv[3], max: CONCURRENCY });
+  const mika = makeMika(store);
+  process.on("message", async (message) => {
+    if (message.type === "close") {
+      await store.close();
+      process.send({ id: message.id });
+      return;
+    }
+    try {
+      await receive(mika, await delivery());
+      process.send({ id: message.id });
+    } catch (error) {
+      process.send({ id: message.id, error: String(error) });
+    }
+  });
+  await store.migrate();
+  process.send({ ready: true });
+} else {
+  await main();
+}
+
+async function sqliteRows() {
+  const dir = mkdtempSync(join(tmpdir(), "mika-bench-"));
+  try {
+    const raw = new Database(join(dir, "raw.db"));
+    raw.pragma("journal_mode = WAL");
+    raw.pragma("synchronous = FULL");
+    raw.exec("CREATE TABLE raw (id TEXT PRIMARY KEY, body TEXT NOT NULL)");
+    const insert = raw.prepare("INSERT INTO raw (id, body) VALUES (?, ?)");
+    let n = 0;
+    const rawInsert = async () => {
+      insert.run(`r${n++}`, "x".repeat(1000));
+    };
+    const store = sqliteStore({ file: join(dir, "mika.db"), synchronous: "FULL" });
+    await store.migrate();
+    const mika = makeMika(store);
+    const mikaReceive = async () => receive(mika, await delivery());
+    // The store's own share: one transaction inserting one inbox row.
+    const storeInsert = () =>
+      store.transaction((tx) =>
+        tx.insert("events", sampleRow("events", n++, { id: `s${n}`, event_id: `s${n}` })),
+      );
+    const rows = await compareOps(
+      "sqlite FULL: durable receive vs raw INSERT commit",
+      { name: "raw INSERT (autocommit, 1 fsync each)", op: rawInsert, lanes: 1 },
+      [
+        { name: "mika receive, sequential", op: mikaReceive, lanes: 1, goal: "≥ 0.8×" },
+        {
+          name: `mika receive, ${CONCURRENCY} concurrent (group commit)`,
+          op: mikaReceive,
+          lanes: CONCURRENCY,
+          goal: "≥ 1.5×",
+        },
+        { name: "store transaction (1 inbox insert), sequential", op: storeInsert, lanes: 1 },
+        {
+          name: `store transaction (1 inbox insert), ${CONCURRENCY} concurrent`,
+          op: storeInsert,
+          lanes: CONCURRENCY,
+        },
+      ],
+    );
+    await store.close();
+    raw.close();
+    return rows;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function postgresRows() {
+  const schema = `mika_bench_${process.pid}`;
+  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: CONCURRENCY });
+  const workers = [];
+  try {
+    await pool.query("SELECT 1");
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await pool.query(
+      `CREATE TABLE ${schema}.raw (provider TEXT NOT NULL, event_id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (provider, event_id))`,
+    );
+    let n = 0;
+    const rawInsert = async () => {
+      await pool.query(
+        `INSERT INTO ${schema}.raw (provider, event_id, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+        ["sw", `e${n++}`, "x".repeat(1000)],
+      );
+    };
+    const here = fileURLToPath(import.meta.url);
+    for (let i = 0; i < 3; i++) {
+      const child = fork(here, ["worker", schema], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      const waiting = new Map();
+      let next = 0;
+      await new Promise((resolve, reject) => {
+        child.once("message", resolve);
+        child.once("exit", (code) => reject(new Error(`bench worker exited with ${code}`)));
+      });
+      child.on("message", (m) => {
+        const done = waiting.get(m.id);
+        waiting.delete(m.id);
+        if (m.error) done.reject(new Error(m.error));
+        else done.resolve();
+      });
+      workers.push({
+        child,
+        send: (type) =>
+          new Promise((resolve, reject) => {
+            const id = next++;
+            waiting.set(id, { resolve, reject });
+            child.send({ type, id });
+          }),
+      });
+    }
+    let rr = 0;
+    const mikaReceive = () => workers[rr++ % workers.length].send("receive");
+    return await compareOps(
+      "postgres: durable receive on 3 processes vs raw INSERT … ON CONFLICT",
+      { name: `raw INSERT … ON CONFLICT, ${CONCURRENCY} concurrent`, op: rawInsert, lanes: CONCURRENCY },
+      [
+        {
+          name: `mika receive, 3 processes, ${CONCURRENCY} concurrent`,
+          op: mikaReceive,
+          lanes: CONCURRENCY,
+          goal: "≥ 0.5×",
+        },
+      ],
+    );
+  } finally {
+    for (const w of workers) {
+      await w.send("close").catch(() => {});
+      w.child.kill();
+    }
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await pool.end();
+  }
+}
+
+async function main() {
+  const rows = await sqliteRows();
+  try {
+    rows.push(...(await postgresRows()));
+  } catch (error) {
+    console.log(`postgres part not run: ${String(error)} (set MIKA_TEST_POSTGRES_URL)`);
+    process.exitCode = 1;
+  }
+  printTable(rows);
+}
