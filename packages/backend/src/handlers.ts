@@ -69,7 +69,7 @@ async function execute(engine: Engine, run: HandlerRunRow, event: MikaEvent | un
   }
   const intent = run.payload as NotificationIntent;
   const result = await engine.notifications?.handle(intent, renderNotification);
-  if (result && result.handled) return;
+  if (result?.handled) return;
   const message = renderNotification(intent);
   if (message) engine.logger.info(`notification: ${message.subject}`, { text: message.text });
 }

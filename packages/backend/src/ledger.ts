@@ -34,6 +34,28 @@ const RANK: Record<OrderStatus, number> = {
   refunded: 5,
 };
 
+/** refund_ref prefix of the one running-total row per payment (cumulative refund events). */
+const AGGREGATE = "total:";
+
+/**
+ * What the order has had refunded: the largest of the running totals providers reported and the sum of
+ * distinct succeeded per-refund amounts (never lower than what the ledger already holds).
+ */
+async function refundedTotal(
+  tx: StoreTx,
+  order: OrderRow,
+  event: MikaEvent & { kind: "refund.updated" },
+): Promise<number> {
+  const rows = await tx.find("refunds", { order_id: order.id, status: "succeeded" });
+  let running = 0;
+  let sum = 0;
+  for (const row of rows) {
+    if (row.refund_ref.startsWith(AGGREGATE)) running = Math.max(running, row.refunded_amount);
+    else sum += row.refunded_amount;
+  }
+  return Math.max(running, sum, event.cumulative === false ? 0 : event.refundedAmount);
+}
+
 const TERMINAL_SUBSCRIPTION = new Set(["canceled", "expired"]);
 const CHANGE_RANK = { created: 0, updated: 1, canceled: 2 } as const;
 
@@ -272,7 +294,9 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
           ? { result: "parked", reason: "order-unknown" }
           : { result: "ignored", reason: "refund for an unknown payment" };
       }
-      const refundRef = event.refundRef ?? `payment:${event.paymentRef ?? order.id}`;
+      // Per-refund events are kept by refundRef and summed; cumulative ones are one running total per payment.
+      const perRefund = event.cumulative === false && Boolean(event.refundRef);
+      const refundRef = perRefund ? event.refundRef! : `${AGGREGATE}${event.paymentRef ?? order.id}`;
       const [existing] = await tx.find(
         "refunds",
         { provider: event.provider, refund_ref: refundRef },
@@ -281,7 +305,9 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
       if (existing) {
         await tx.update("refunds", existing.id, {
           status: event.status,
-          refunded_amount: Math.max(existing.refunded_amount, event.refundedAmount),
+          refunded_amount: perRefund
+            ? event.refundedAmount
+            : Math.max(existing.refunded_amount, event.refundedAmount),
           updated_at: ctx.now,
         });
       } else {
@@ -301,7 +327,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         await saveOrder(tx, order, refsPatch(order, event), ctx.now);
         return applied([], order.id);
       }
-      const refunded = Math.max(order.refunded_amount, event.refundedAmount);
+      const refunded = Math.max(order.refunded_amount, await refundedTotal(tx, order, event));
       const total = order.amount ?? event.amount;
       const full = event.full || refunded >= total;
       const status: OrderStatus = full ? "refunded" : refunded > 0 ? "partially_refunded" : order.status;

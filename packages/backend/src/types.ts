@@ -57,7 +57,7 @@ export interface NotificationsConfig {
   handle(
     intent: NotificationIntent,
     render: (intent: NotificationIntent) => RenderedMessage | undefined,
-  ): Promise<{ handled: boolean } | undefined | void> | { handled: boolean } | undefined | void;
+  ): Promise<{ handled: boolean } | undefined | undefined> | { handled: boolean } | undefined | undefined;
 }
 
 /** Where the backend writes what it does. Never receives secrets or raw bodies. */

@@ -32,7 +32,7 @@ export function acmeProvider(name = "acme"): PaymentProvider {
         eventId: webhook.eventId,
         eventType: webhook.eventType,
         occurredAt: (body.event.occurredAt as string | undefined) ?? webhook.occurredAt?.toISOString(),
-      } as SerializedEvent);
+      } as unknown as SerializedEvent);
     },
   });
 }

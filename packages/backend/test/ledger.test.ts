@@ -100,7 +100,7 @@ describe("ledger", () => {
     const { deliver, mika } = setup();
     await deliver(completed({ checkoutRef: "chk_r" }), "msg_paid_r");
     const refund = (refundedAmount: number, full: boolean) => ({
-      kind: "refund.updated",
+      kind: "refund.updated" as const,
       paymentRef: "pi_1",
       refundedAmount,
       amount: 1500,
@@ -119,6 +119,34 @@ describe("ledger", () => {
     await deliver(refund(1500, true), "msg_ref2");
     order = await mika.orders.get("chk_r");
     expect(order.ok && order.data).toMatchObject({ status: "refunded", refundedAmount: 1500 });
+  });
+
+  it("adds up per-refund events (cumulative: false) by refundRef: 500 + 1000 of 1500 → refunded, a re-sent refund counts once", async () => {
+    const { deliver, mika, rows } = setup();
+    await deliver(completed({ checkoutRef: "chk_pr" }), "msg_paid_pr");
+    const adjustment = (refundRef: string, refundedAmount: number, status: string) => ({
+      kind: "refund.updated" as const,
+      paymentRef: "pi_1",
+      refundRef,
+      refundedAmount,
+      amount: refundedAmount,
+      cumulative: false,
+      currency: "USD",
+      full: false,
+      status,
+    });
+    await deliver(adjustment("adj_a", 500, "pending"), "msg_a_pending");
+    await deliver(adjustment("adj_a", 500, "succeeded"), "msg_a_approved");
+    await deliver(adjustment("adj_a", 500, "succeeded"), "msg_a_resent_with_new_id");
+    let order = await mika.orders.get("chk_pr");
+    expect(order.ok && order.data).toMatchObject({ status: "partially_refunded", refundedAmount: 500 });
+    await deliver(adjustment("adj_b", 1000, "succeeded"), "msg_b");
+    order = await mika.orders.get("chk_pr");
+    expect(order.ok && order.data).toMatchObject({ status: "refunded", refundedAmount: 1500 });
+    expect((await rows("refunds")).map((r) => [r.refund_ref, r.refunded_amount, r.status]).sort()).toEqual([
+      ["adj_a", 500, "succeeded"],
+      ["adj_b", 1000, "succeeded"],
+    ]);
   });
 
   it("records a pending refund without moving money", async () => {

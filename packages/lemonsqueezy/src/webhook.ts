@@ -6,15 +6,15 @@
  * body (see {@link lemonSqueezyEventId}).
  */
 import {
+  checkRawBody,
   fromHex,
   type HmacKeyring,
   MAX_SIGNATURE_HEADER_LENGTH,
   type ProviderName,
   parseJsonObject,
   payloadHash,
-  rawBodyBytes,
+  sha256,
   toHex,
-  utf8,
   type VerifyResult,
   type WebhookInput,
   webhookFailure,
@@ -43,8 +43,7 @@ const VERSION_FIELDS = [
 ] as const;
 
 async function sha256Hex(text: string): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest("SHA-256", utf8(text) as Uint8Array<ArrayBuffer>);
-  return toHex(new Uint8Array(digest));
+  return toHex(await sha256(text));
 }
 
 /** The material the derived event id hashes, or `undefined` when the body names no resource. */
@@ -92,7 +91,7 @@ export async function verifyLemonSqueezyWebhook(
   context: { name: ProviderName; keyring: HmacKeyring; secretProblem: string | undefined },
 ): Promise<VerifyResult> {
   try {
-    const body = rawBodyBytes(input?.rawBody);
+    const body = checkRawBody(input?.rawBody);
     if (!body.ok) return body;
     if (context.secretProblem) return webhookFailure("SECRET_INVALID", context.secretProblem);
     const header = input.headers?.get("x-signature");
@@ -112,15 +111,15 @@ export async function verifyLemonSqueezyWebhook(
     }
     // The payload hash is over the raw bytes (no parsing), so it runs alongside the HMAC: in Node each
     // Web Crypto call is a thread-pool round trip, and overlapping them halves the latency.
-    const hashing = payloadHash(body.bytes);
+    const hashing = payloadHash(body.raw);
     hashing.catch(() => undefined); // awaited below only when the signature holds
-    if (!(await context.keyring.verify(body.bytes, [candidate]))) {
+    if (!(await context.keyring.verify(body.raw, [candidate]))) {
       return webhookFailure(
         "SIGNATURE_INVALID",
         "X-Signature matches none of the configured signing secrets: check webhookSecret against the webhook's signing secret in Lemon Squeezy, and pass the body exactly as received (Lemon Squeezy escapes / as \\/, so re-serialized JSON never verifies).",
       );
     }
-    const json = parseJsonObject(body.bytes);
+    const json = parseJsonObject(body.raw);
     if (!json.ok) return json;
     const payload = json.value;
     const material = eventIdMaterial(payload);

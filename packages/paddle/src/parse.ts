@@ -107,27 +107,23 @@ function mapTransaction(webhook: VerifiedWebhook, data: Json): MikaEvent | undef
       const isCheckout = refs.checkoutRef !== undefined || CHECKOUT_ORIGINS.has(String(data.origin));
       if (!isCheckout) {
         if (money.amount === undefined || !money.currency) return undefined;
-        return compact({
-          ...eventBase(webhook, "payment.succeeded"),
-          ...refs,
+        return eventBase(webhook, "payment.succeeded", refs, {
           amount: money.amount,
           currency: money.currency,
         });
       }
-      return compact<CheckoutCompletedEvent>({
-        ...eventBase(webhook, "checkout.completed"),
-        ...refs,
-        paymentStatus: money.amount === 0 ? "no_payment_required" : "paid",
+      return eventBase(webhook, "checkout.completed", refs, {
+        paymentStatus: (money.amount === 0
+          ? "no_payment_required"
+          : "paid") as CheckoutCompletedEvent["paymentStatus"],
         amount: money.amount,
         currency: money.currency,
-        mode: isRecurring(data) ? "subscription" : "payment",
+        mode: (isRecurring(data) ? "subscription" : "payment") as CheckoutCompletedEvent["mode"],
       });
     }
     case "transaction.paid": {
       if (money.amount === undefined || !money.currency) return undefined;
-      return compact({
-        ...eventBase(webhook, "payment.succeeded"),
-        ...refs,
+      return eventBase(webhook, "payment.succeeded", refs, {
         amount: money.amount,
         currency: money.currency,
       });
@@ -138,9 +134,7 @@ function mapTransaction(webhook: VerifiedWebhook, data: Json): MikaEvent | undef
         reason = str(obj(attempt)?.error_code);
         if (reason) break;
       }
-      return compact({
-        ...eventBase(webhook, "payment.failed"),
-        ...refs,
+      return eventBase(webhook, "payment.failed", refs, {
         amount: money.amount,
         currency: money.currency,
         reason,
@@ -149,7 +143,7 @@ function mapTransaction(webhook: VerifiedWebhook, data: Json): MikaEvent | undef
     case "transaction.canceled": {
       const captured = (arr(data.payments) ?? []).some((p) => obj(p)?.status === "captured");
       if (captured) return undefined;
-      return compact({ ...eventBase(webhook, "checkout.expired"), ...refs });
+      return eventBase(webhook, "checkout.expired", refs);
     }
     default:
       return undefined;
@@ -201,14 +195,13 @@ function mapAdjustment(webhook: VerifiedWebhook, data: Json): MikaEvent | undefi
   if (action === "refund") {
     const status = REFUND_STATUS[String(data.status)];
     if (!status) return undefined;
-    return compact({
-      ...eventBase(webhook, "refund.updated"),
-      ...refs,
+    return eventBase(webhook, "refund.updated", refs, {
       refundRef: id,
       // Paddle's adjustment carries only its own total, not the transaction's running refunded total
       // nor the transaction's amount: both fields hold this adjustment's total (see the README).
       refundedAmount: amount,
       amount,
+      cumulative: false,
       currency: code,
       full: data.type === "full",
       status,
@@ -216,9 +209,7 @@ function mapAdjustment(webhook: VerifiedWebhook, data: Json): MikaEvent | undefi
   }
   const disputeStatus = DISPUTE_STATUS[action];
   if (disputeStatus) {
-    return compact({
-      ...eventBase(webhook, "dispute.updated"),
-      ...refs,
+    return eventBase(webhook, "dispute.updated", refs, {
       disputeRef: id,
       amount,
       currency: code,

@@ -42,6 +42,7 @@ const EXPECTED: Record<string, MikaEvent | Record<string, unknown>> = {
     amount: 100,
     currency: "USD",
     full: false,
+    cumulative: false,
     status: "pending",
   },
   "paddle/adjustment.updated": {
@@ -55,6 +56,7 @@ const EXPECTED: Record<string, MikaEvent | Record<string, unknown>> = {
     amount: 100,
     currency: "USD",
     full: false,
+    cumulative: false,
     status: "succeeded",
   },
   "paddle/subscription.activated": {

@@ -37,8 +37,9 @@ const firstItem = (list: unknown): Obj | undefined => {
 
 /** Drops `undefined` values so events compare and serialize cleanly. */
 function compact<T extends Obj>(value: T): T {
-  for (const key of Object.keys(value)) if (value[key] === undefined) delete value[key];
-  return value;
+  const out: Obj = {};
+  for (const key in value) if (value[key] !== undefined) out[key] = value[key];
+  return out as T;
 }
 
 /** Mika's checkout id: `client_reference_id` first, then `metadata.mika_checkout_id`. */
@@ -134,8 +135,7 @@ function subscriptionEvent(webhook: VerifiedWebhook, type: string, sub: Obj): Mi
   if (!status || !subscriptionRef || !updatedAt) return undefined;
   const item = firstItem(sub.items);
   const price = item && isObj(item.price) ? item.price : isObj(sub.plan) ? sub.plan : undefined;
-  return compact({
-    ...eventBase(webhook, "subscription.updated"),
+  return eventBase(webhook, "subscription.updated", {
     subscriptionRef,
     customerRef: ref(sub.customer),
     checkoutRef: checkoutRefOf(sub),
@@ -171,9 +171,7 @@ function mapEvent(webhook: VerifiedWebhook): MikaEvent | undefined {
       });
       const mode: "payment" | "subscription" | undefined =
         object.mode === "payment" || object.mode === "subscription" ? object.mode : undefined;
-      return compact({
-        ...eventBase(webhook, "checkout.completed"),
-        ...sessionRefs(object),
+      return eventBase(webhook, "checkout.completed", sessionRefs(object), {
         paymentStatus: PAYMENT_STATUS.has(String(object.payment_status))
           ? (object.payment_status as "paid" | "unpaid" | "no_payment_required")
           : "unpaid",
@@ -187,38 +185,30 @@ function mapEvent(webhook: VerifiedWebhook): MikaEvent | undefined {
       const amount = int(object.amount_total);
       const cur = currency(object.currency);
       if (amount === undefined || !cur) return undefined;
-      return compact({
-        ...eventBase(webhook, "payment.succeeded"),
-        ...sessionRefs(object),
+      return eventBase(webhook, "payment.succeeded", sessionRefs(object), {
         amount,
         currency: cur,
       });
     }
     case "checkout.session.async_payment_failed":
-      return compact({
-        ...eventBase(webhook, "payment.failed"),
-        ...sessionRefs(object),
+      return eventBase(webhook, "payment.failed", sessionRefs(object), {
         amount: int(object.amount_total),
         currency: currency(object.currency),
         reason: "The delayed payment method (bank debit, voucher…) failed.",
       });
     case "checkout.session.expired":
-      return compact({ ...eventBase(webhook, "checkout.expired"), ...sessionRefs(object) });
+      return eventBase(webhook, "checkout.expired", sessionRefs(object));
     case "payment_intent.succeeded": {
       const amount = int(object.amount_received) ?? int(object.amount);
       const cur = currency(object.currency);
       if (amount === undefined || !cur) return undefined;
-      return compact({
-        ...eventBase(webhook, "payment.succeeded"),
-        ...paymentIntentRefs(object),
+      return eventBase(webhook, "payment.succeeded", paymentIntentRefs(object), {
         amount,
         currency: cur,
       });
     }
     case "payment_intent.payment_failed":
-      return compact({
-        ...eventBase(webhook, "payment.failed"),
-        ...paymentIntentRefs(object),
+      return eventBase(webhook, "payment.failed", paymentIntentRefs(object), {
         amount: int(object.amount),
         currency: currency(object.currency),
         reason: paymentIntentReason(object),
@@ -228,27 +218,21 @@ function mapEvent(webhook: VerifiedWebhook): MikaEvent | undefined {
       const amount = int(object.amount_paid);
       const cur = currency(object.currency);
       if (amount === undefined || !cur) return undefined;
-      return compact({
-        ...eventBase(webhook, "payment.succeeded"),
-        ...invoiceRefs(object),
+      return eventBase(webhook, "payment.succeeded", invoiceRefs(object), {
         amount,
         currency: cur,
       });
     }
     case "invoice.payment_failed": {
       const attempts = int(object.attempt_count);
-      return compact({
-        ...eventBase(webhook, "payment.failed"),
-        ...invoiceRefs(object),
+      return eventBase(webhook, "payment.failed", invoiceRefs(object), {
         amount: int(object.amount_due),
         currency: currency(object.currency),
         reason: attempts ? `Invoice payment attempt ${attempts} failed.` : "Invoice payment failed.",
       });
     }
     case "invoice.marked_uncollectible":
-      return compact({
-        ...eventBase(webhook, "invoice.uncollectible"),
-        ...invoiceRefs(object),
+      return eventBase(webhook, "invoice.uncollectible", invoiceRefs(object), {
         amount: int(object.amount_remaining) ?? int(object.amount_due),
         currency: currency(object.currency),
       });
@@ -263,8 +247,7 @@ function mapEvent(webhook: VerifiedWebhook): MikaEvent | undefined {
     const amount = int(object.amount);
     const cur = currency(object.currency);
     if (amount === undefined || !cur) return undefined;
-    return compact({
-      ...eventBase(webhook, "dispute.updated"),
+    return eventBase(webhook, "dispute.updated", {
       disputeRef: str(object.id),
       paymentRef: ref(object.payment_intent) ?? ref(object.charge),
       checkoutRef: checkoutRefOf(object),
@@ -304,8 +287,7 @@ function chargeRefund(webhook: VerifiedWebhook, charge: Obj): MikaEvent | undefi
   const cur = currency(charge.currency);
   if (amount === undefined || refundedAmount === undefined || !cur) return undefined;
   const latest = firstItem(charge.refunds);
-  return compact({
-    ...eventBase(webhook, "refund.updated"),
+  return eventBase(webhook, "refund.updated", {
     refundRef: latest ? str(latest.id) : undefined,
     paymentRef: ref(charge.payment_intent) ?? str(charge.id),
     customerRef: ref(charge.customer),
@@ -333,8 +315,7 @@ function refundEvent(webhook: VerifiedWebhook, refund: Obj): MikaEvent | undefin
   const chargeAmount = charge ? int(charge.amount) : undefined;
   const chargeRefunded = charge ? int(charge.amount_refunded) : undefined;
   const cumulative = chargeAmount !== undefined && chargeRefunded !== undefined;
-  return compact({
-    ...eventBase(webhook, "refund.updated"),
+  return eventBase(webhook, "refund.updated", {
     refundRef: str(refund.id),
     paymentRef: ref(refund.payment_intent) ?? ref(refund.charge),
     checkoutRef: checkoutRefOf(refund),
@@ -342,6 +323,7 @@ function refundEvent(webhook: VerifiedWebhook, refund: Obj): MikaEvent | undefin
     amount: cumulative ? chargeAmount : ownAmount,
     currency: cur,
     full: cumulative ? charge?.refunded === true : false,
+    cumulative,
     status: refundStatus(refund.status),
   });
 }

@@ -4,6 +4,7 @@
  * included). Runs wherever `crypto.subtle` exists: Node 20+, Bun, Deno, Workers, edge routes.
  */
 import {
+  checkRawBody,
   checkTimestamp,
   fromHex,
   hmacKeyring,
@@ -13,7 +14,6 @@ import {
   parseJsonObject,
   parseUnixSeconds,
   payloadHash,
-  rawBodyBytes,
   type VerifyResult,
   type WebhookInput,
   webhookFailure,
@@ -58,8 +58,6 @@ function parseStripeSignature(header: string): StripeSignature {
   return out;
 }
 
-const encoder = new TextEncoder();
-
 /** Options of {@link createStripeVerifier}. */
 interface VerifierOptions {
   name: ProviderName;
@@ -84,7 +82,7 @@ export function createStripeVerifier(
 
   return async function verifyWebhook(input) {
     try {
-      const body = rawBodyBytes(input?.rawBody);
+      const body = checkRawBody(input?.rawBody);
       if (!body.ok) return body;
       if (problem) return webhookFailure("SECRET_INVALID", problem);
       const header = input.headers?.get("stripe-signature");
@@ -113,14 +111,11 @@ export function createStripeVerifier(
           "The Stripe-Signature header has no valid t= timestamp, so it cannot be a signature Stripe made.",
         );
       }
-      const prefix = encoder.encode(`${signature.timestampText}.`);
-      const message = new Uint8Array(prefix.length + body.bytes.length);
-      message.set(prefix, 0);
-      message.set(body.bytes, prefix.length);
+      // The signed message is `<t>.<body>`, hashed in parts so the body is never copied or re-encoded.
       // The two digests are independent: run them together so a delivery waits for one round trip.
       const [valid, hash] = await Promise.all([
-        keyring.verify(message, signature.v1),
-        payloadHash(body.bytes),
+        keyring.verify([`${signature.timestampText}.`, body.raw], signature.v1),
+        payloadHash(body.raw),
       ]);
       if (!valid) {
         return webhookFailure(
@@ -130,7 +125,7 @@ export function createStripeVerifier(
       }
       const stale = checkTimestamp(signature.timestamp, input.receivedAt ?? new Date(), toleranceSeconds);
       if (stale) return stale;
-      const json = parseJsonObject(body.bytes);
+      const json = parseJsonObject(body.raw);
       if (!json.ok) return json;
       const event = json.value;
       if (event.object === "v2.core.event" || isThinEvent(event)) {

@@ -75,12 +75,19 @@ export interface PaymentFailedEvent extends EventBase<"payment.failed"> {
   reason?: string;
 }
 
-/** The refund state of a payment. `refundedAmount` is cumulative, so applying it twice is harmless. */
+/**
+ * The refund state of a payment. By default `refundedAmount` is cumulative (the payment's total refunded
+ * so far), so applying it twice is harmless. Providers that only report one refund at a time (a Paddle
+ * adjustment, a Stripe `refund.*` event without its charge) set `cumulative: false` and a `refundRef`:
+ * the ledger then adds up distinct refunds by `refundRef`, so redeliveries still count once.
+ */
 export interface RefundUpdatedEvent extends EventBase<"refund.updated"> {
-  /** The provider's refund id, when the event is about one refund. */
+  /** The provider's refund id; required when `cumulative` is false. */
   refundRef?: string;
-  /** Total refunded so far on the payment, minor units. */
+  /** Total refunded so far on the payment (or, with `cumulative: false`, this refund's amount), minor units. */
   refundedAmount: number;
+  /** `false` when `refundedAmount` is this one refund's amount, not the payment's running total. Default true. */
+  cumulative?: boolean;
   /** The payment's amount, minor units. */
   amount: number;
   /** ISO 4217, upper case. */
@@ -199,10 +206,19 @@ export function reviveEvent(json: SerializedEvent): MikaEvent {
 }
 
 /**
- * Builds the fields every event carries from a verified webhook, for adapters:
- * `{ ...eventBase(webhook, "unknown") }` is a complete {@link UnknownEvent}.
+ * Builds an event from a verified webhook: the fields every event carries, plus `fields` (entries whose
+ * value is `undefined` are left out, so events compare and serialize cleanly). For adapters:
+ * `eventBase(webhook, "unknown")` is a complete {@link UnknownEvent};
+ * `eventBase(webhook, "payment.succeeded", refs, { amount, currency })` a payment event (later parts win).
+ *
+ * (It copies fields one by one rather than with object spread, which is slow on some V8 builds and
+ * sits on the webhook hot path.)
  */
-export function eventBase<K extends MikaEventKind>(
+export function eventBase<
+  K extends MikaEventKind,
+  F extends object = Record<never, never>,
+  G extends object = Record<never, never>,
+>(
   webhook: {
     provider: ProviderName;
     eventId: string;
@@ -211,14 +227,23 @@ export function eventBase<K extends MikaEventKind>(
     livemode?: boolean;
   },
   kind: K,
-  fallbackTime: Date = new Date(),
-): EventBase<K> {
-  return {
+  fields?: F,
+  more?: G,
+): EventBase<K> & F & G {
+  const event: Record<string, unknown> = {
     kind,
     provider: webhook.provider,
     eventId: webhook.eventId,
     eventType: webhook.eventType,
-    occurredAt: webhook.occurredAt ?? fallbackTime,
+    occurredAt: webhook.occurredAt ?? new Date(),
     livemode: webhook.livemode ?? true,
   };
+  for (const part of [fields, more]) {
+    if (!part) continue;
+    for (const key in part) {
+      const value = (part as Record<string, unknown>)[key];
+      if (value !== undefined) event[key] = value;
+    }
+  }
+  return event as EventBase<K> & F & G;
 }

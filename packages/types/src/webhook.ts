@@ -1,7 +1,9 @@
 /**
- * Small, dependency-free helpers for verifying webhooks with Web Crypto. They run on Node 20+, Bun,
- * Deno, Cloudflare Workers and edge routes (no `Buffer`, no `node:crypto`). Every adapter uses them so
- * that constant-time comparison, secret rotation and tolerance checks are written once.
+ * Small, dependency-free helpers for verifying webhooks. They run on Node 20+, Bun, Deno, Cloudflare
+ * Workers and edge routes: `Uint8Array` only, no `Buffer`, no static `node:crypto` import. Hashing uses
+ * native `node:crypto` when the runtime hands it over synchronously, and Web Crypto everywhere else.
+ * Every adapter uses them so that constant-time comparison, secret rotation and tolerance checks are
+ * written once.
  *
  * @packageDocumentation
  */
@@ -39,6 +41,26 @@ export function rawBodyBytes(
     "BODY_NOT_RAW",
     "The webhook body was parsed before verification: pass the raw request body (await request.arrayBuffer() or request.text()), not a parsed object. Disable any JSON body parser on the webhook route.",
   );
+}
+
+/** Bytes, or text that stands for its UTF-8 bytes. Hashing and parsing take either, so a string body is never re-encoded by hand. */
+export type BodyPart = string | Uint8Array;
+
+/**
+ * Checks that the body is raw (a string or bytes, as received) and returns it unchanged, or a
+ * `BODY_NOT_RAW` failure. Prefer this to {@link rawBodyBytes} on the hot path: it copies nothing.
+ */
+export function checkRawBody(
+  rawBody: WebhookInput["rawBody"] | unknown,
+): { ok: true; raw: BodyPart } | (VerifyResult & { ok: false }) {
+  if (typeof rawBody === "string" || rawBody instanceof Uint8Array) return { ok: true, raw: rawBody };
+  if (rawBody instanceof ArrayBuffer) return { ok: true, raw: new Uint8Array(rawBody) };
+  return rawBodyBytes(rawBody) as VerifyResult & { ok: false };
+}
+
+/** The UTF-8 bytes of a body part. */
+export function partBytes(part: BodyPart): Uint8Array {
+  return typeof part === "string" ? encoder.encode(part) : part;
 }
 
 /**
@@ -122,58 +144,111 @@ function subtle(): SubtleCrypto {
   return c.subtle;
 }
 
-/** `sha256:<hex>` of the raw bytes: the payload hash stored with every event. */
-export async function payloadHash(bytes: Uint8Array): Promise<`sha256:${string}`> {
-  const digest = await subtle().digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return `sha256:${toHex(new Uint8Array(digest))}`;
+/** The part of `node:crypto` the fast path uses. */
+interface NativeDigest {
+  update(data: BodyPart): NativeDigest;
+  digest(): Uint8Array;
+}
+interface NativeCrypto {
+  createHmac(algorithm: "sha256", key: Uint8Array): NativeDigest;
+  createHash(algorithm: "sha256"): NativeDigest;
 }
 
 /**
- * A set of HMAC-SHA256 keys imported once and reused: one per configured secret, so secret rotation
+ * `node:crypto` when the runtime offers it synchronously (`process.getBuiltinModule`, Node 20.16+, Bun,
+ * Deno), else `undefined`. There is no static import, so edge bundles never see `node:crypto`; there
+ * Web Crypto is used. Native HMAC avoids Web Crypto's per-call thread-pool hop, which costs more than
+ * the hash itself for webhook-sized bodies.
+ */
+const native: NativeCrypto | undefined = (() => {
+  try {
+    const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const mod = typeof p?.getBuiltinModule === "function" ? p.getBuiltinModule("node:crypto") : undefined;
+    return mod && typeof (mod as NativeCrypto).createHmac === "function" ? (mod as NativeCrypto) : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Which implementation the crypto helpers use: `auto` (native when available) or `web` (Web Crypto only). */
+export type CryptoBackend = "auto" | "web";
+
+/** Whether the helpers run on native `node:crypto` in this runtime (for diagnostics and benchmarks). */
+export const nativeCryptoAvailable: boolean = native !== undefined;
+
+/** sha256 of some bytes (a string counts as its UTF-8 bytes). */
+export async function sha256(data: BodyPart, options: { backend?: CryptoBackend } = {}): Promise<Uint8Array> {
+  if (native && options.backend !== "web") return native.createHash("sha256").update(data).digest();
+  return new Uint8Array(await subtle().digest("SHA-256", partBytes(data) as Uint8Array<ArrayBuffer>));
+}
+
+/** `sha256:<hex>` of the raw bytes: the payload hash stored with every event. */
+export async function payloadHash(
+  data: BodyPart,
+  options: { backend?: CryptoBackend } = {},
+): Promise<`sha256:${string}`> {
+  return `sha256:${toHex(await sha256(data, options))}`;
+}
+
+/**
+ * A set of HMAC-SHA256 keys prepared once and reused: one per configured secret, so secret rotation
  * is a list. Create it once per provider instance, not per request.
  */
 export interface HmacKeyring {
   /** How many secrets it holds. */
   readonly size: number;
-  /** HMAC-SHA256 of `message` under every key, in configuration order. */
-  macs(message: Uint8Array): Promise<Uint8Array[]>;
+  /** HMAC-SHA256 of `message` (one part, or parts signed as if concatenated) under every key, in configuration order. */
+  macs(message: BodyPart | readonly BodyPart[]): Promise<Uint8Array[]>;
   /**
    * Whether any candidate equals the MAC under any key. Every pair is compared in constant time and
    * the loop does not stop at the first match, so timing says nothing about which matched.
    */
-  verify(message: Uint8Array, candidates: readonly Uint8Array[]): Promise<boolean>;
+  verify(message: BodyPart | readonly BodyPart[], candidates: readonly Uint8Array[]): Promise<boolean>;
 }
 
-/** Imports each secret once (lazily, on first use) as an HMAC-SHA256 key. */
-export function hmacKeyring(secrets: readonly (string | Uint8Array)[]): HmacKeyring {
+/**
+ * Prepares each secret once as an HMAC-SHA256 key: native `node:crypto` where the runtime has it,
+ * else a Web Crypto key imported lazily on first use (and cached).
+ */
+export function hmacKeyring(
+  secrets: readonly (string | Uint8Array)[],
+  options: { backend?: CryptoBackend } = {},
+): HmacKeyring {
+  const raw = secrets.map((secret) => (typeof secret === "string" ? encoder.encode(secret) : secret));
+  const useNative = native !== undefined && options.backend !== "web";
   let keys: Promise<CryptoKey[]> | undefined;
   const load = () => {
     keys ??= Promise.all(
-      secrets.map((secret) =>
-        subtle().importKey(
-          "raw",
-          (typeof secret === "string" ? encoder.encode(secret) : secret) as Uint8Array<ArrayBuffer>,
-          { name: "HMAC", hash: "SHA-256" },
-          false,
-          ["sign"],
-        ),
+      raw.map((key) =>
+        subtle().importKey("raw", key as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, [
+          "sign",
+        ]),
       ),
     );
     return keys;
   };
-  const macs = async (message: Uint8Array) => {
-    const loaded = await load();
-    const out: Uint8Array[] = [];
-    for (const key of loaded) {
-      out.push(new Uint8Array(await subtle().sign("HMAC", key, message as Uint8Array<ArrayBuffer>)));
+  const macs = async (message: BodyPart | readonly BodyPart[]): Promise<Uint8Array[]> => {
+    const parts: readonly BodyPart[] =
+      typeof message === "string" || message instanceof Uint8Array ? [message] : message;
+    if (useNative) {
+      return raw.map((key) => {
+        const hmac = native!.createHmac("sha256", key);
+        for (const part of parts) hmac.update(part);
+        return hmac.digest();
+      });
     }
-    return out;
+    const bytes = parts.length === 1 ? partBytes(parts[0]!) : concatBytes(...parts.map(partBytes));
+    const loaded = await load();
+    const signed = await Promise.all(
+      loaded.map((key) => subtle().sign("HMAC", key, bytes as Uint8Array<ArrayBuffer>)),
+    );
+    return signed.map((mac) => new Uint8Array(mac));
   };
   return {
-    size: secrets.length,
+    size: raw.length,
     macs,
     async verify(message, candidates) {
-      if (candidates.length === 0 || secrets.length === 0) return false;
+      if (candidates.length === 0 || raw.length === 0) return false;
       const expected = await macs(message);
       let matched = false;
       for (const mac of expected) {
@@ -239,7 +314,7 @@ export function checkTimestamp(
   toleranceSeconds: number,
 ): (VerifyResult & { ok: false }) | undefined {
   const skew = now.getTime() / 1000 - timestampSeconds;
-  if (!Number.isFinite(timestampSeconds) || Math.abs(skew) > toleranceSeconds) {
+  if (!Number.isFinite(timestampSeconds) || !Number.isFinite(skew) || Math.abs(skew) > toleranceSeconds) {
     const direction = skew > 0 ? "old" : "far in the future";
     return webhookFailure(
       "TIMESTAMP_OUT_OF_TOLERANCE",
@@ -260,11 +335,11 @@ export function parseUnixSeconds(text: string | undefined): number | undefined {
  * the signature held.
  */
 export function parseJsonObject(
-  bytes: Uint8Array,
+  data: BodyPart,
 ): { ok: true; value: Record<string, unknown> } | (VerifyResult & { ok: false }) {
   let value: unknown;
   try {
-    value = JSON.parse(decoder.decode(bytes));
+    value = JSON.parse(typeof data === "string" ? data : decoder.decode(data));
   } catch {
     return webhookFailure(
       "PAYLOAD_INVALID",

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   CAPABILITIES,
   checkTimestamp,
@@ -12,6 +12,7 @@ import {
   hmacKeyring,
   isErrorCode,
   MIKA_SCHEMA,
+  nativeCryptoAvailable,
   normalizeSecrets,
   ok,
   payloadHash,
@@ -112,19 +113,36 @@ describe("webhook crypto helpers", () => {
     expect(timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3]))).toBe(false);
     expect(timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2, 3]))).toBe(false);
   });
-  it("hmacKeyring matches node:crypto and checks every candidate against every key", async () => {
-    const message = new TextEncoder().encode("hello");
-    const ring = hmacKeyring(["k1", "k2"]);
-    const [m1, m2] = await ring.macs(message);
-    expect(toHex(m1!)).toBe(createHmac("sha256", "k1").update("hello").digest("hex"));
-    expect(toHex(m2!)).toBe(createHmac("sha256", "k2").update("hello").digest("hex"));
-    expect(await ring.verify(message, [new Uint8Array(32), m2!])).toBe(true);
-    expect(await ring.verify(message, [m1!.slice(0, 16)])).toBe(false);
-    expect(await ring.verify(message, [])).toBe(false);
-  });
-  it("payloadHash is sha256 over the bytes", async () => {
+  it.each(["auto", "web"] as const)(
+    "hmacKeyring (%s backend) matches node:crypto and checks every candidate against every key",
+    async (backend) => {
+      const message = new TextEncoder().encode("hello");
+      const ring = hmacKeyring(["k1", "k2"], { backend });
+      const [m1, m2] = await ring.macs(message);
+      expect(toHex(m1!)).toBe(createHmac("sha256", "k1").update("hello").digest("hex"));
+      expect(toHex(m2!)).toBe(createHmac("sha256", "k2").update("hello").digest("hex"));
+      expect(await ring.verify(message, [new Uint8Array(32), m2!])).toBe(true);
+      expect(await ring.verify(message, [m1!.slice(0, 16)])).toBe(false);
+      expect(await ring.verify(message, [])).toBe(false);
+    },
+  );
+  it.each(["auto", "web"] as const)("payloadHash (%s backend) is sha256 over the bytes", async (backend) => {
     const bytes = new TextEncoder().encode('{"a":1}');
-    expect(await payloadHash(bytes)).toBe(`sha256:${createHash("sha256").update(bytes).digest("hex")}`);
+    expect(await payloadHash(bytes, { backend })).toBe(
+      `sha256:${createHash("sha256").update(bytes).digest("hex")}`,
+    );
+  });
+  it("imports each Web Crypto key once, however many messages it signs", async () => {
+    const importKey = vi.spyOn(crypto.subtle, "importKey");
+    const ring = hmacKeyring(["k1", "k2"], { backend: "web" });
+    for (let i = 0; i < 5; i++) await ring.verify(new Uint8Array([i]), [new Uint8Array(32)]);
+    expect(importKey).toHaveBeenCalledTimes(2);
+    importKey.mockRestore();
+  });
+  it("uses native crypto on Node (process.getBuiltinModule) and returns plain Uint8Arrays", async () => {
+    expect(nativeCryptoAvailable).toBe(true);
+    const [mac] = await hmacKeyring(["k"]).macs(new Uint8Array([1]));
+    expect(mac).toBeInstanceOf(Uint8Array);
   });
   it("rawBodyBytes rejects parsed bodies with BODY_NOT_RAW", () => {
     expect(rawBodyBytes({ a: 1 })).toMatchObject({ ok: false, error: { code: "BODY_NOT_RAW" } });
@@ -135,6 +153,9 @@ describe("webhook crypto helpers", () => {
     expect(checkTimestamp(1_000_000 - 301, now, 300)?.error.code).toBe("TIMESTAMP_OUT_OF_TOLERANCE");
     expect(checkTimestamp(1_000_000 + 301, now, 300)?.error.message).toMatch(/future/);
     expect(checkTimestamp(1_000_000 + 299, now, 300)).toBeUndefined();
+    expect(checkTimestamp(1_000_000, new Date(Number.NaN), 300)?.error.code).toBe(
+      "TIMESTAMP_OUT_OF_TOLERANCE",
+    );
   });
   it("normalizeSecrets explains bad secrets without echoing them", () => {
     expect(normalizeSecrets(" whsec_x\n", { provider: "stripe" }).problem).toMatch(/whitespace/);
