@@ -2,6 +2,7 @@
  * Host handlers and notifications run after the ledger commit, at least once: each run is recorded in
  * the same transaction as the ledger change (`handler_runs`), executed right after the commit, and
  * retried with backoff by maintenance when it throws or when the process died before running it.
+ * Without a notifications hook, intents are only rendered and logged (nothing to retry).
  */
 import {
   type HandlerRunRow,
@@ -18,26 +19,24 @@ import { backoffMs, errorMessage } from "./util.js";
 /** Grace before maintenance may pick up a run the receiving process is about to execute itself. */
 const INLINE_GRACE_MS = 60_000;
 
-/** Records the runs an applied event needs (inside the ledger transaction); returns their ids. */
+/** Records the runs an applied event needs (inside the ledger transaction); returns them. */
 export async function recordRuns(
   engine: Engine,
   tx: StoreTx,
   eventRowId: string,
   event: MikaEvent,
   intents: readonly NotificationIntent[],
-): Promise<string[]> {
+): Promise<HandlerRunRow[]> {
   const now = engine.now();
   const runs: { handler: string; payload: unknown }[] = [];
   if (engine.handlers[event.kind]) runs.push({ handler: `on:${event.kind}`, payload: null });
-  for (const intent of intents) {
-    if (engine.notifications || intent.type === "order.paid")
-      runs.push({ handler: `notify:${intent.type}`, payload: intent });
+  if (engine.notifications) {
+    for (const intent of intents) runs.push({ handler: `notify:${intent.type}`, payload: intent });
   }
-  const ids: string[] = [];
+  const recorded: HandlerRunRow[] = [];
   for (const [index, run] of runs.entries()) {
-    const id = `${eventRowId}:${index}:${run.handler}`;
-    const inserted = await tx.insert("handler_runs", {
-      id,
+    const row: HandlerRunRow = {
+      id: `${eventRowId}:${index}:${run.handler}`,
       event_row_id: eventRowId,
       handler: run.handler,
       status: "pending",
@@ -47,19 +46,33 @@ export async function recordRuns(
       lease_until: null,
       payload: run.payload,
       updated_at: now,
-    });
-    if (inserted) ids.push(id);
+    };
+    if (await tx.insert("handler_runs", row)) recorded.push(row);
   }
-  return ids;
+  return recorded;
 }
 
-async function execute(engine: Engine, run: HandlerRunRow, event: MikaEvent | undefined): Promise<void> {
+/** Renders and logs intents when the host has no notifications hook (the default behaviour). */
+export function logIntents(engine: Engine, intents: readonly NotificationIntent[]): void {
+  if (engine.notifications) return;
+  for (const intent of intents) {
+    const message = renderNotification(intent);
+    if (message) engine.logger.info(`notification: ${message.subject}`, { text: message.text });
+  }
+}
+
+async function execute(
+  engine: Engine,
+  run: HandlerRunRow,
+  event: MikaEvent | undefined,
+  orderId?: string,
+): Promise<void> {
   if (run.handler.startsWith("on:")) {
     const handler = engine.handlers[run.handler.slice(3) as MikaEvent["kind"]] as
       | ((event: MikaEvent, context: HandlerContext) => Promise<void> | void)
       | undefined;
     if (!handler || !event) return;
-    const orderRow = await findOrderFor(engine, event);
+    const orderRow = await findOrderFor(engine, event, orderId);
     await handler(event, {
       eventRowId: run.event_row_id,
       attempt: run.attempts + 1,
@@ -74,10 +87,11 @@ async function execute(engine: Engine, run: HandlerRunRow, event: MikaEvent | un
   if (message) engine.logger.info(`notification: ${message.subject}`, { text: message.text });
 }
 
-async function findOrderFor(engine: Engine, event: MikaEvent) {
+async function findOrderFor(engine: Engine, event: MikaEvent, orderId?: string) {
   return engine.store.transaction(async (tx) => {
-    if (event.checkoutRef) {
-      const order = await tx.get("orders", event.checkoutRef);
+    for (const id of [orderId, event.checkoutRef]) {
+      if (!id) continue;
+      const order = await tx.get("orders", id);
       if (order) return order;
     }
     for (const [column, value] of [
@@ -92,54 +106,64 @@ async function findOrderFor(engine: Engine, event: MikaEvent) {
   });
 }
 
-/** Executes one recorded run and records its result. */
-async function runOne(engine: Engine, run: HandlerRunRow): Promise<"succeeded" | "failed"> {
-  const eventRow = await engine.store.transaction((tx) => tx.get("events", run.event_row_id));
-  const event = eventRow?.event ? reviveEvent(eventRow.event as SerializedEvent) : undefined;
-  const attempts = run.attempts + 1;
-  try {
-    await execute(engine, run, event);
-    await engine.store.transaction((tx) =>
-      tx.update("handler_runs", run.id, {
-        status: "succeeded",
+/** Executes runs and writes all their results in one transaction. */
+async function executeAll(
+  engine: Engine,
+  runs: readonly HandlerRunRow[],
+  eventFor: (run: HandlerRunRow) => Promise<MikaEvent | undefined>,
+  orderId?: string,
+): Promise<{ succeeded: number; failed: number }> {
+  const report = { succeeded: 0, failed: 0 };
+  const patches: [string, Partial<HandlerRunRow>][] = [];
+  for (const run of runs) {
+    const attempts = run.attempts + 1;
+    try {
+      await execute(engine, run, await eventFor(run), orderId);
+      patches.push([
+        run.id,
+        { status: "succeeded", attempts, last_error: null, next_attempt_at: null, lease_until: null },
+      ]);
+      report.succeeded++;
+    } catch (error) {
+      const message = errorMessage(error);
+      engine.logger.warn(`handler ${run.handler} failed; it will be retried`, {
+        eventRowId: run.event_row_id,
         attempts,
-        last_error: null,
-        next_attempt_at: null,
-        lease_until: null,
-        updated_at: engine.now(),
-      }),
-    );
-    return "succeeded";
-  } catch (error) {
-    const message = errorMessage(error);
-    engine.logger.warn(`handler ${run.handler} failed; it will be retried`, {
-      eventRowId: run.event_row_id,
-      attempts,
-      error: message,
-    });
-    await engine.store.transaction((tx) =>
-      tx.update("handler_runs", run.id, {
-        status: "failed",
-        attempts,
-        last_error: message,
-        next_attempt_at:
-          attempts >= engine.retry.maxAttempts
-            ? null
-            : engine.now() + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
-        lease_until: null,
-        updated_at: engine.now(),
-      }),
-    );
-    return "failed";
+        error: message,
+      });
+      patches.push([
+        run.id,
+        {
+          status: "failed",
+          attempts,
+          last_error: message,
+          next_attempt_at:
+            attempts >= engine.retry.maxAttempts
+              ? null
+              : engine.now() + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
+          lease_until: null,
+        },
+      ]);
+      report.failed++;
+    }
   }
+  if (patches.length) {
+    const now = engine.now();
+    await engine.store.transaction(async (tx) => {
+      for (const [id, patch] of patches) await tx.update("handler_runs", id, { ...patch, updated_at: now });
+    });
+  }
+  return report;
 }
 
-/** Runs the given recorded runs now (right after the commit that recorded them). */
-export async function runRecordedRuns(engine: Engine, ids: readonly string[]): Promise<void> {
-  for (const id of ids) {
-    const run = await engine.store.transaction((tx) => tx.get("handler_runs", id));
-    if (run && run.status === "pending") await runOne(engine, run);
-  }
+/** Runs freshly recorded runs right after the commit that recorded them (the event is in memory). */
+export async function runRecordedRuns(
+  engine: Engine,
+  runs: readonly HandlerRunRow[],
+  event: MikaEvent,
+  orderId?: string,
+): Promise<void> {
+  await executeAll(engine, runs, async () => event, orderId);
 }
 
 /** Retries due pending and failed runs (maintenance). Safe to run from several processes at once. */
@@ -147,7 +171,6 @@ export async function retryDueRuns(
   engine: Engine,
   limit = 100,
 ): Promise<{ succeeded: number; failed: number }> {
-  const report = { succeeded: 0, failed: 0 };
   const claimed = await engine.store.transaction((tx) =>
     tx.claim("handler_runs", {
       where: { status: { in: ["pending", "failed"] }, next_attempt_at: { ne: null } },
@@ -157,8 +180,13 @@ export async function retryDueRuns(
       limit,
     }),
   );
-  for (const run of claimed) {
-    report[await runOne(engine, run)]++;
-  }
-  return report;
+  if (!claimed.length) return { succeeded: 0, failed: 0 };
+  const events = new Map<string, MikaEvent | undefined>();
+  return executeAll(engine, claimed, async (run) => {
+    if (!events.has(run.event_row_id)) {
+      const row = await engine.store.transaction((tx) => tx.get("events", run.event_row_id));
+      events.set(run.event_row_id, row?.event ? reviveEvent(row.event as SerializedEvent) : undefined);
+    }
+    return events.get(run.event_row_id);
+  });
 }

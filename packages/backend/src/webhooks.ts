@@ -7,6 +7,7 @@ import {
   type EventRow,
   err,
   fromUtf8,
+  type HandlerRunRow,
   type MikaEvent,
   type MikaResult,
   ok,
@@ -17,7 +18,7 @@ import {
   serializeEvent,
 } from "@mika/types";
 import { type Engine, guarded } from "./engine.js";
-import { recordRuns, runRecordedRuns } from "./handlers.js";
+import { logIntents, recordRuns, runRecordedRuns } from "./handlers.js";
 import { applyEvent } from "./ledger.js";
 import {
   type NotificationIntent,
@@ -58,8 +59,26 @@ async function readCapped(request: Request, max: number): Promise<Uint8Array | "
 
 /** What one processing attempt of a stored event came to. */
 type ProcessResult =
-  | { status: "processed" | "ignored" | "parked"; runIds: string[]; orderId?: string; createdOrder?: boolean }
+  | {
+      status: "processed" | "ignored" | "parked";
+      runs: HandlerRunRow[];
+      intents: NotificationIntent[];
+      event?: MikaEvent;
+      orderId?: string;
+      createdOrder?: boolean;
+    }
   | { status: "failed"; error: string };
+
+const NOTHING = { runs: [] as HandlerRunRow[], intents: [] as NotificationIntent[] };
+
+/** What happens after the commit of an applied event: default notifications, handlers, parked events. */
+async function afterCommit(engine: Engine, provider: string, result: ProcessResult): Promise<void> {
+  if (result.status !== "processed") return;
+  logIntents(engine, result.intents);
+  if (result.runs.length && result.event)
+    await runRecordedRuns(engine, result.runs, result.event, result.orderId);
+  if (result.createdOrder) await retryParked(engine, provider);
+}
 
 /**
  * Applies a stored event inside `tx` and records the outcome on its row (and the handler runs it
@@ -78,7 +97,7 @@ async function applyAndRecord(
       parked_reason: `${event.livemode ? "live" : "test"}-mode event; this deployment takes ${engine.livemode ? "live" : "test"} payments only`,
       updated_at: now,
     });
-    return { status: "ignored", runIds: [] };
+    return { status: "ignored", ...NOTHING };
   }
   const outcome = await applyEvent(tx, event, { now, createId: engine.createId });
   if (outcome.result === "parked") {
@@ -90,7 +109,7 @@ async function applyAndRecord(
       next_attempt_at: now + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
       updated_at: now,
     });
-    return { status: "parked", runIds: [] };
+    return { status: "parked", ...NOTHING };
   }
   if (outcome.result === "ignored") {
     await tx.update("events", row.id, {
@@ -100,7 +119,7 @@ async function applyAndRecord(
       last_error: null,
       updated_at: now,
     });
-    return { status: "ignored", runIds: [] };
+    return { status: "ignored", ...NOTHING };
   }
   await tx.update("events", row.id, {
     status: "processed",
@@ -110,10 +129,12 @@ async function applyAndRecord(
     last_error: null,
     updated_at: now,
   });
-  const runIds = await recordRuns(engine, tx, row.id, event, outcome.intents);
+  const runs = await recordRuns(engine, tx, row.id, event, outcome.intents);
   return {
     status: "processed",
-    runIds,
+    runs,
+    intents: outcome.intents,
+    event,
     ...(outcome.orderId ? { orderId: outcome.orderId } : {}),
     ...(outcome.createdOrder ? { createdOrder: true } : {}),
   };
@@ -191,7 +212,8 @@ export async function processStored(
       row = await tx.get("events", rowId, { lock: true });
       if (!row) return { status: "failed", error: "missing" } as ProcessResult;
       if (row.status === "processed" || row.status === "ignored" || row.status === "poison") {
-        return { status: row.status === "processed" ? "processed" : "ignored", runIds: [] } as ProcessResult;
+        // already applied: nothing runs again (handlers were recorded with the first application)
+        return { status: row.status === "processed" ? "processed" : "ignored", ...NOTHING } as ProcessResult;
       }
       const event = reviveEvent(row.event as SerializedEvent);
       return applyAndRecord(engine, tx, { ...row }, event);
@@ -202,8 +224,7 @@ export async function processStored(
     return { status: "failed", error: errorMessage(error) };
   }
   if (!row) return { status: "missing" };
-  if (result.status === "processed" && result.runIds.length) await runRecordedRuns(engine, result.runIds);
-  if (result.status === "processed" && result.createdOrder) await retryParked(engine, row.provider);
+  await afterCommit(engine, row.provider, result);
   return result;
 }
 
@@ -336,8 +357,7 @@ export async function receive(
   if (outcome === "duplicate") return duplicate(engine, row);
   if (outcome === "accepted") return answer("accepted");
   if (outcome.status === "failed") return err("INTERNAL", outcome.error);
-  if (outcome.runIds.length) await runRecordedRuns(engine, outcome.runIds);
-  if (outcome.createdOrder) await retryParked(engine, row.provider);
+  await afterCommit(engine, row.provider, outcome);
   return answer(outcome.status);
 }
 

@@ -41,9 +41,8 @@ describe("host handlers", () => {
     const runOf = (d: typeof detail) =>
       d.ok ? d.data.handlers.find((h) => h.handler === "on:checkout.completed") : undefined;
     expect(runOf(detail)).toMatchObject({ status: "failed", attempts: 1, lastError: "Error: crm down (1)" });
-    expect(detail.ok && detail.data.handlers.find((h) => h.handler === "notify:order.paid")?.status).toBe(
-      "succeeded",
-    );
+    // without a notifications hook the default only logs: there is no notification run to retry
+    expect(detail.ok && detail.data.handlers.map((h) => h.handler)).toEqual(["on:checkout.completed"]);
     expect((await mika.maintenance.run()).ok).toBe(true);
     expect(calls).toBe(1);
     clock.advance(1_500);
