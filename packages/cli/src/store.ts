@@ -1,0 +1,137 @@
+/** Opening the store the ops commands work on: a SQLite file (default) or a Postgres database. */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { createMika, type EventHandlers, type Logger, type Mika } from "@mika/backend";
+import { EVENT_KINDS, type MikaStore, type StoreTx, type TableName } from "@mika/types";
+
+/** Where the ops commands find the store. */
+export interface StoreTarget {
+  /** A SQLite file (default `./mika.db`, or `MIKA_DB`). */
+  db?: string;
+  /** A Postgres connection string (or `MIKA_POSTGRES_URL`); needs `@mika/store-postgres` and `pg`. */
+  postgres?: string;
+  /** The Postgres schema holding Mika's tables. */
+  schema?: string;
+}
+
+/** A store that could not be opened (exit code 1). */
+export class StoreError extends Error {
+  override readonly name = "StoreError";
+}
+
+/** Which store a target names, for messages (never the password of a connection string). */
+export function describeTarget(target: StoreTarget): string {
+  if (target.postgres) {
+    try {
+      const url = new URL(target.postgres);
+      if (url.password) url.password = "***";
+      return `postgres ${url.toString()}${target.schema ? ` (schema ${target.schema})` : ""}`;
+    } catch {
+      return "postgres (connection string not a URL)";
+    }
+  }
+  return `sqlite ${resolve(target.db ?? "mika.db")}`;
+}
+
+/**
+ * Opens the store. With `mustExist` (every command but `migrate`), a SQLite file that is not there is an
+ * error rather than a new empty database.
+ */
+export async function openStore(
+  target: StoreTarget,
+  options: { mustExist?: boolean } = {},
+): Promise<MikaStore> {
+  if (target.postgres) {
+    let mod: typeof import("@mika/store-postgres");
+    try {
+      mod = await import("@mika/store-postgres");
+    } catch {
+      throw new StoreError(
+        "--postgres needs @mika/store-postgres and pg next to @mika/cli: pnpm add @mika/store-postgres pg",
+      );
+    }
+    return mod.postgresStore({
+      connectionString: target.postgres,
+      ...(target.schema ? { schema: target.schema } : {}),
+    });
+  }
+  const file = target.db ?? "mika.db";
+  if (options.mustExist && file !== ":memory:" && !existsSync(file)) {
+    throw new StoreError(
+      `No database at ${resolve(file)}: pass --db <file> (or --postgres <url>), or create one with \`mika migrate\`.`,
+    );
+  }
+  const { sqliteStore } = await import("@mika/store-sqlite");
+  return sqliteStore({ file });
+}
+
+/** A logger for the CLI: warnings and errors to stderr, info only when verbose. Never stdout. */
+export function cliLogger(verbose: boolean): Logger {
+  const write = (level: string, message: string, fields?: Record<string, unknown>) =>
+    process.stderr.write(
+      `[mika] ${level} ${message}${fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : ""}\n`,
+    );
+  return {
+    info: (message, fields) => {
+      if (verbose) write("info", message, fields);
+    },
+    warn: (message, fields) => write("warn", message, fields),
+    error: (message, fields) => write("error", message, fields),
+  };
+}
+
+/**
+ * Wraps a store so this process never executes the host app's handler runs. It still RECORDS them (a
+ * replay applied here leaves the same pending runs the app would), but answers the insert as if the
+ * row already existed, so the backend does not run it inline, and hides handler runs from claiming, so
+ * maintenance here does not run them either. The app's own maintenance runs them with its real
+ * handlers and notification channel. Without this, a run whose handler is not registered in the CLI
+ * would be marked succeeded without ever running.
+ */
+export function handOffHandlerRuns(store: MikaStore): MikaStore {
+  const wrap = (tx: StoreTx): StoreTx =>
+    new Proxy(tx, {
+      get(target, property, receiver) {
+        if (property === "insert") {
+          return async (table: TableName, row: never) => {
+            const inserted = await target.insert(table, row);
+            return table === "handler_runs" ? false : inserted;
+          };
+        }
+        if (property === "claim") {
+          return (table: TableName, options: never) =>
+            table === "handler_runs" ? Promise.resolve([]) : target.claim(table, options);
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  return {
+    name: store.name,
+    migrate: () => store.migrate(),
+    schemaVersion: () => store.schemaVersion(),
+    transaction: (fn) => store.transaction((tx) => fn(wrap(tx))),
+    close: () => store.close(),
+  };
+}
+
+/** Never called: the runs it stands for are handed off to the host app (see {@link handOffHandlerRuns}). */
+const handledByTheApp = () => {
+  throw new Error("host handlers run in the app, not in the mika CLI");
+};
+
+/**
+ * A Mika instance over a store with no providers: enough for listing, replaying (the stored normalized
+ * event is applied; no provider is asked), maintenance and the ledger views. Host handler and
+ * notification runs are recorded for every kind, as the app would, and left for the app to execute.
+ */
+export function opsMika(store: MikaStore, verbose = false): Mika {
+  const on = Object.fromEntries(EVENT_KINDS.map((kind) => [kind, handledByTheApp])) as EventHandlers;
+  return createMika({
+    providers: [],
+    store: handOffHandlerRuns(store),
+    on,
+    notifications: { handle: handledByTheApp },
+    config: { logger: cliLogger(verbose) },
+  });
+}
