@@ -9,6 +9,8 @@
  */
 import { formatMoney } from "./money";
 
+export { styles } from "./styles";
+
 /** Where Mika is mounted. */
 export const API_BASE = "/api/mika";
 const STORAGE_KEY = "mika.example.checkout";

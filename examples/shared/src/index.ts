@@ -12,6 +12,7 @@ import { Paddle } from "@paddle/paddle-node-sdk";
 import Stripe from "stripe";
 import { formatMoney } from "./money";
 
+export type { Mika, Order } from "@mika/backend";
 export { formatMoney } from "./money";
 export { styles } from "./styles";
 

@@ -1,0 +1,9 @@
+import type { Mika } from "@mika/example-shared";
+
+declare global {
+  namespace App {
+    interface Locals {
+      mika: Mika;
+    }
+  }
+}
