@@ -17,6 +17,14 @@ export interface LedgerContext {
   createId: (prefix: string) => string;
 }
 
+/**
+ * The `parked_reason` of an event waiting for an order: keyed by the checkout id (or payment ref) it
+ * names, so the order's arrival finds exactly its waiting events through an index.
+ */
+export function awaitingOrder(ref: { checkoutRef?: string | null; paymentRef?: string | null }): string {
+  return ref.checkoutRef ? `awaiting-order:${ref.checkoutRef}` : `awaiting-order:payment:${ref.paymentRef}`;
+}
+
 /** What applying one event did. */
 export type LedgerOutcome =
   | { result: "applied"; orderId?: string; createdOrder?: boolean; intents: NotificationIntent[] }
@@ -206,7 +214,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
     case "checkout.expired": {
       if (!order)
         return event.checkoutRef
-          ? { result: "parked", reason: "order-unknown" }
+          ? { result: "parked", reason: awaitingOrder(event) }
           : { result: "ignored", reason: "no such checkout" };
       if (order.status === "pending" || order.status === "awaiting_payment") {
         await saveOrder(tx, order, { ...refsPatch(order, event), status: "expired" }, ctx.now);
@@ -224,7 +232,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
           : event.kind === "payment.failed"
             ? "failed"
             : "uncollectible";
-      if (!order && event.checkoutRef) return { result: "parked", reason: "order-unknown" };
+      if (!order && event.checkoutRef) return { result: "parked", reason: awaitingOrder(event) };
       await tx.insert("payments", {
         id: ctx.createId("pay"),
         provider: event.provider,
@@ -291,7 +299,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
     case "refund.updated": {
       if (!order) {
         return event.checkoutRef || event.paymentRef
-          ? { result: "parked", reason: "order-unknown" }
+          ? { result: "parked", reason: awaitingOrder(event) }
           : { result: "ignored", reason: "refund for an unknown payment" };
       }
       // Per-refund events are kept by refundRef and summed; cumulative ones are one running total per payment.

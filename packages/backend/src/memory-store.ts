@@ -23,7 +23,19 @@ export interface MemoryStore extends MikaStore {
   rawRow(table: TableName, key: string): Row | undefined;
 }
 
-const clone = <T>(value: T): T => (value === undefined ? value : structuredClone(value));
+/**
+ * A private copy of a row: scalar columns copied, JSON columns deep-cloned (so callers never share
+ * state with the store, as with a real database).
+ */
+function clone<T>(value: T): T {
+  if (value === undefined || value === null || typeof value !== "object") return value;
+  const out = Object.assign({}, value) as Record<string, unknown>;
+  for (const key in out) {
+    const v = out[key];
+    if (v !== null && typeof v === "object") out[key] = structuredClone(v);
+  }
+  return out as T;
+}
 
 function compareValues(a: unknown, b: unknown): number {
   if (a === b) return 0;
@@ -74,21 +86,64 @@ export function memoryStore(): MemoryStore {
   };
   const spec = (name: TableName): TableSpec => MIKA_SCHEMA.tables[name];
 
-  const conflicts = (name: TableName, row: Row, ignoreKey?: string) => {
+  // Equality indexes over every unique constraint and declared index: column set → values → keys.
+  const indexes = new Map<TableName, { columns: readonly string[]; map: Map<string, Set<string>> }[]>();
+  for (const name of tables.keys()) {
     const s = spec(name);
+    indexes.set(
+      name,
+      [...s.unique, ...s.indexes].map((columns) => ({ columns, map: new Map<string, Set<string>>() })),
+    );
+  }
+  const indexKey = (columns: readonly string[], row: Record<string, unknown>) =>
+    JSON.stringify(columns.map((c) => row[c] ?? null));
+  /** Writes (or with `undefined`, removes) a row, keeping the indexes in step. */
+  const put = (name: TableName, key: string, row: Row | undefined) => {
     const rows = table(name);
-    for (const [key, existing] of rows) {
-      if (key === ignoreKey) continue;
-      for (const columns of s.unique) {
-        if (columns.every((c) => row[c] !== null && row[c] !== undefined && existing[c] === row[c]))
-          return true;
+    const before = rows.get(key);
+    for (const index of indexes.get(name)!) {
+      if (before) index.map.get(indexKey(index.columns, before))?.delete(key);
+      if (row) {
+        const k = indexKey(index.columns, row);
+        const keys = index.map.get(k) ?? new Set<string>();
+        keys.add(key);
+        index.map.set(k, keys);
       }
+    }
+    if (row) rows.set(key, row);
+    else rows.delete(key);
+  };
+  /** Rows that may match `where`: from an index when `where` pins all its columns to values, else all. */
+  const candidates = (name: TableName, where: Record<string, unknown>): Iterable<Row> => {
+    const rows = table(name);
+    const isValue = (v: unknown) => v !== undefined && (v === null || typeof v !== "object");
+    for (const index of indexes.get(name)!) {
+      if (index.columns.every((c) => isValue(where[c]))) {
+        const keys = index.map.get(indexKey(index.columns, where)) ?? new Set<string>();
+        return [...keys].map((k) => rows.get(k)!).filter(Boolean);
+      }
+    }
+    const pk = spec(name).primaryKey;
+    if (isValue(where[pk])) {
+      const row = rows.get(String(where[pk]));
+      return row ? [row] : [];
+    }
+    return rows.values();
+  };
+
+  const conflicts = (name: TableName, row: Row, ignoreKey?: string) => {
+    const tableIndexes = indexes.get(name)!;
+    for (const columns of spec(name).unique) {
+      if (columns.some((c) => row[c] === null || row[c] === undefined)) continue;
+      const index = tableIndexes.find((i) => i.columns === columns)!;
+      const keys = index.map.get(indexKey(columns, row));
+      if (keys && [...keys].some((k) => k !== ignoreKey)) return true;
     }
     return false;
   };
 
   const select = (name: TableName, where: Record<string, unknown>, options: FindOptions<Row> = {}) => {
-    let rows = [...table(name).values()].filter((r) => whereMatches(r, where));
+    let rows = [...candidates(name, where)].filter((r) => whereMatches(r, where));
     if (options.orderBy?.length) {
       rows.sort((a, b) => {
         for (const { column, direction } of options.orderBy!) {
@@ -125,8 +180,8 @@ export function memoryStore(): MemoryStore {
           throw new Error(`memoryStore: ${String(name)}.${c} is required`);
       }
       for (const c of Object.keys(s.columns)) if (r[c] === undefined) r[c] = null;
-      rows.set(key, r);
-      undo.push(() => rows.delete(key));
+      put(name, key, r);
+      undo.push(() => put(name, key, undefined));
       return true;
     },
     async update(name, key, patch) {
@@ -136,20 +191,19 @@ export function memoryStore(): MemoryStore {
       const next = { ...existing, ...(clone(patch) as Row) };
       if (conflicts(name, next, key))
         throw new Error(`memoryStore: update of ${String(name)} ${key} violates a unique constraint`);
-      rows.set(key, next);
-      undo.push(() => rows.set(key, existing));
+      put(name, key, next);
+      undo.push(() => put(name, key, existing));
       return true;
     },
     async delete(name, key) {
       const rows = table(name);
       const existing = rows.get(key);
       if (!existing) return false;
-      rows.delete(key);
-      undo.push(() => rows.set(key, existing));
+      put(name, key, undefined);
+      undo.push(() => put(name, key, existing));
       return true;
     },
     async claim<T extends TableName>(name: T, options: ClaimOptions<TableRows[T]>) {
-      const rows = table(name);
       const due = select(name, options.where as Record<string, unknown>, {
         orderBy: [{ column: options.dueColumn, direction: "asc" }],
       }).filter(
@@ -161,8 +215,8 @@ export function memoryStore(): MemoryStore {
       for (const r of claimed) {
         const key = r[spec(name).primaryKey] as string;
         const next = { ...r, lease_until: options.now + options.leaseMs };
-        rows.set(key, next);
-        undo.push(() => rows.set(key, r));
+        put(name, key, next);
+        undo.push(() => put(name, key, r));
       }
       return claimed.map((r) => clone({ ...r, lease_until: options.now + options.leaseMs })) as never;
     },

@@ -19,7 +19,7 @@ import {
 } from "@mika/types";
 import { type Engine, guarded } from "./engine.js";
 import { logIntents, recordRuns, runRecordedRuns } from "./handlers.js";
-import { applyEvent } from "./ledger.js";
+import { applyEvent, awaitingOrder } from "./ledger.js";
 import {
   type NotificationIntent,
   type Page,
@@ -32,9 +32,15 @@ import { backoffMs, errorMessage } from "./util.js";
 
 /** Reads at most `max` bytes of the body; never buffers more than `max` + one chunk. */
 async function readCapped(request: Request, max: number): Promise<Uint8Array | "too-large"> {
-  const declared = Number(request.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > max) return "too-large";
+  const length = request.headers.get("content-length");
+  const declared = length === null ? Number.NaN : Number(length);
+  if (declared > max) return "too-large";
   if (!request.body) return new Uint8Array(0);
+  if (declared >= 0) {
+    // HTTP framing bounds a body with a declared length: read it in one go, and still check the size.
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    return bytes.byteLength > max ? "too-large" : bytes;
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -65,19 +71,20 @@ type ProcessResult =
       intents: NotificationIntent[];
       event?: MikaEvent;
       orderId?: string;
-      createdOrder?: boolean;
+      /** Events that were parked waiting for the order this one created: they get another go now. */
+      unparked?: string[];
     }
   | { status: "failed"; error: string };
 
 const NOTHING = { runs: [] as HandlerRunRow[], intents: [] as NotificationIntent[] };
 
 /** What happens after the commit of an applied event: default notifications, handlers, parked events. */
-async function afterCommit(engine: Engine, provider: string, result: ProcessResult): Promise<void> {
+async function afterCommit(engine: Engine, _provider: string, result: ProcessResult): Promise<void> {
   if (result.status !== "processed") return;
   logIntents(engine, result.intents);
   if (result.runs.length && result.event)
     await runRecordedRuns(engine, result.runs, result.event, result.orderId);
-  if (result.createdOrder) await retryParked(engine, provider);
+  for (const id of result.unparked ?? []) await processStored(engine, id);
 }
 
 /**
@@ -136,7 +143,9 @@ async function applyAndRecord(
     intents: outcome.intents,
     event,
     ...(outcome.orderId ? { orderId: outcome.orderId } : {}),
-    ...(outcome.createdOrder ? { createdOrder: true } : {}),
+    ...(outcome.createdOrder && outcome.orderId
+      ? { unparked: await parkedFor(tx, row.provider, outcome.orderId) }
+      : {}),
   };
 }
 
@@ -189,12 +198,18 @@ async function notifyOps(engine: Engine, intent: NotificationIntent) {
   }
 }
 
-/** After an order appears, parked events of the same provider get another go at once. */
-async function retryParked(engine: Engine, provider: string) {
-  const due = await engine.store.transaction((tx) =>
-    tx.find("events", { provider, status: "pending", parked_reason: "order-unknown" }, { limit: 20 }),
-  );
-  for (const row of due) await processStored(engine, row.id);
+/** Inside the transaction that created an order: the events parked waiting for it (by checkout id or payment ref). */
+async function parkedFor(tx: StoreTx, provider: string, orderId: string): Promise<string[]> {
+  const order = await tx.get("orders", orderId);
+  if (!order) return [];
+  const reasons = [awaitingOrder({ checkoutRef: order.id })];
+  if (order.payment_ref) reasons.push(awaitingOrder({ paymentRef: order.payment_ref }));
+  const ids: string[] = [];
+  for (const reason of reasons) {
+    const rows = await tx.find("events", { status: "pending", parked_reason: reason }, { limit: 50 });
+    for (const row of rows) if (row.provider === provider) ids.push(row.id);
+  }
+  return ids;
 }
 
 /**

@@ -45,7 +45,9 @@ describe("ledger", () => {
     );
     expect(early.status).toBe(200);
     expect(early.body.data.status).toBe("parked");
-    expect(await rows("events")).toMatchObject([{ status: "pending", parked_reason: "order-unknown" }]);
+    expect(await rows("events")).toMatchObject([
+      { status: "pending", parked_reason: "awaiting-order:chk_later" },
+    ]);
     await deliver(completed({ checkoutRef: "chk_later", paymentStatus: "unpaid" }), "msg_completed");
     const order = await mika.orders.get("chk_later");
     expect(order.ok && order.data.status).toBe("paid");

@@ -45,7 +45,7 @@ export interface EventRow {
   attempts: number;
   next_attempt_at: number | null;
   last_error: string | null;
-  /** Why a pending event waits (for example `order-unknown`). */
+  /** Why a pending event waits (`awaiting-order:<checkout id>` / `awaiting-order:payment:<ref>`), or why it was ignored. */
   parked_reason: string | null;
   /** The normalized event (serialized). */
   event: unknown;
@@ -277,7 +277,7 @@ export const MIKA_SCHEMA = {
         "updated_at",
       ],
       unique: [["provider", "event_id"]],
-      indexes: [["status", "next_attempt_at"], ["received_at"]],
+      indexes: [["status", "next_attempt_at"], ["received_at"], ["status", "parked_reason"]],
     },
     orders: {
       primaryKey: "id",
