@@ -2,7 +2,7 @@ import { defineConfig } from "tsup";
 
 /** ESM only; every package import stays external (the apps' bundlers and Node resolve them). */
 export default defineConfig({
-  entry: ["src/index.ts", "src/browser.ts", "src/harness.ts"],
+  entry: ["src/index.ts", "src/browser.ts", "src/harness.ts", "src/test-preload.ts"],
   format: ["esm"],
   dts: true,
   sourcemap: true,

@@ -9,7 +9,20 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type StripeSandbox, startStripeSandbox, stripeEventFromData, stripeSigner } from "@mika/testing";
+import {
+  type LemonSqueezySandbox,
+  lemonSqueezySigner,
+  loadFixtureJson,
+  type PaddleSandbox,
+  paddleSigner,
+  type StripeSandbox,
+  startLemonSqueezySandbox,
+  startPaddleSandbox,
+  startStripeSandbox,
+  stripeEventFromData,
+  stripeSigner,
+  type WebhookSigner,
+} from "@mika/testing";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -136,7 +149,14 @@ export interface ExampleApp {
 export const TEST_SECRETS = {
   stripeKey: "sk_test_example_app",
   stripeWebhook: "whsec_example_app_test",
+  paddleKey: "pdl_sdbx_apikey_example_app",
+  paddleWebhook: "pdl_ntfset_01example_app_secret",
+  lemonSqueezyKey: "example-app-api-key",
+  lemonSqueezyWebhook: "example-app-signing-secret",
 } as const;
+
+/** Lemon Squeezy variant ids the sandbox sells, per product. */
+const LS_VARIANTS = { tee: "101", stickers: "102" } as const;
 
 /** The orders page rows: `data-order` → `data-status`, in page order. */
 export function orderRows(html: string): { id: string; status: string }[] {
@@ -144,6 +164,123 @@ export function orderRows(html: string): { id: string; status: string }[] {
     id: m[1]!,
     status: m[2]!,
   }));
+}
+
+type Obj = Record<string, unknown>;
+
+/** One wired provider, as the webhook test drives it. */
+interface ProviderCase {
+  name: "stripe" | "paddle" | "lemonsqueezy";
+  signer: WebhookSigner;
+  secret: string;
+  /** The sandbox's hosted page URL prefix. */
+  hosted(): string;
+  /** A real fixture body, rewritten to complete the checkout the app started (`n` makes ids unique). */
+  completedBody(checkoutId: string, n: number): string;
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+function stripeCase(sandbox: () => StripeSandbox): ProviderCase {
+  return {
+    name: "stripe",
+    signer: stripeSigner,
+    secret: TEST_SECRETS.stripeWebhook,
+    hosted: () => `${sandbox().url}/pay/`,
+    completedBody(checkoutId, n) {
+      const session = [...sandbox().sessions.values()].find((s) => s.client_reference_id === checkoutId);
+      if (!session) throw new Error(`The Stripe sandbox holds no session for ${checkoutId}.`);
+      const event = JSON.parse(stripeEventFromData("checkout.session.completed"));
+      event.id = `evt_example_${n}_${checkoutId.slice(-10)}`;
+      event.created = nowSeconds();
+      event.livemode = false;
+      Object.assign(event.data.object, {
+        id: session.id,
+        client_reference_id: session.client_reference_id,
+        metadata: session.metadata,
+        amount_total: session.amount_total,
+        amount_subtotal: session.amount_subtotal,
+        currency: session.currency,
+        mode: session.mode,
+        livemode: false,
+        status: "complete",
+        payment_status: "paid",
+        payment_intent: `pi_example_${n}`,
+      });
+      return JSON.stringify(event, null, 2);
+    },
+  };
+}
+
+function paddleCase(sandbox: () => PaddleSandbox): ProviderCase {
+  return {
+    name: "paddle",
+    signer: paddleSigner,
+    secret: TEST_SECRETS.paddleWebhook,
+    hosted: () => `${sandbox().url}/pay`,
+    completedBody(checkoutId, n) {
+      const txn = [...sandbox().transactions.values()].find(
+        (t) => (t.custom_data as Obj | null)?.mika_checkout_id === checkoutId,
+      );
+      if (!txn) throw new Error(`The Paddle sandbox holds no transaction for ${checkoutId}.`);
+      const event = loadFixtureJson<{ data: Obj } & Obj>("paddle/transaction.completed");
+      event.event_id = `evt_example${n}${checkoutId.slice(-10)}`;
+      event.notification_id = `ntf_example${n}${checkoutId.slice(-10)}`;
+      event.occurred_at = new Date().toISOString();
+      event.data = {
+        ...event.data,
+        id: txn.id,
+        status: "completed",
+        custom_data: txn.custom_data,
+        currency_code: txn.currency_code,
+        customer_id: txn.customer_id ?? (event.data as Obj).customer_id,
+        details: { ...((event.data as Obj).details as Obj), totals: (txn.details as Obj).totals },
+      };
+      return JSON.stringify(event, null, 2);
+    },
+  };
+}
+
+function lemonSqueezyCase(sandbox: () => LemonSqueezySandbox): ProviderCase {
+  return {
+    name: "lemonsqueezy",
+    signer: lemonSqueezySigner,
+    secret: TEST_SECRETS.lemonSqueezyWebhook,
+    hosted: () => `${sandbox().url}/`,
+    completedBody(checkoutId, n) {
+      const checkout = [...sandbox().checkouts.values()].find(
+        (c) => ((c.attributes.checkout_data as Obj).custom as Obj)?.mika_checkout_id === checkoutId,
+      );
+      if (!checkout) throw new Error(`The Lemon Squeezy sandbox holds no checkout for ${checkoutId}.`);
+      const event = loadFixtureJson<{ meta: Obj; data: { id: string; attributes: Obj } }>(
+        "lemonsqueezy/order_created",
+      );
+      const variant = Number(checkout.attributes.variant_id ?? LS_VARIANTS.tee);
+      const total = 2500;
+      event.meta = { ...event.meta, custom_data: (checkout.attributes.checkout_data as Obj).custom };
+      event.data.id = String(9000 + n);
+      Object.assign(event.data.attributes, {
+        store_id: Number(sandbox().storeId),
+        identifier: crypto.randomUUID(),
+        order_number: 9000 + n,
+        status: "paid",
+        currency: "USD",
+        subtotal: total,
+        total,
+        test_mode: true,
+        created_at: new Date().toISOString(),
+        updated_at: new Date().toISOString(),
+        first_order_item: {
+          ...(event.data.attributes.first_order_item as Obj),
+          order_id: 9000 + n,
+          variant_id: variant,
+          price: total,
+          test_mode: true,
+        },
+      });
+      return JSON.stringify(event, null, 2);
+    },
+  };
 }
 
 async function startCheckout(app: RunningApp, provider: string, productId: string) {
@@ -157,43 +294,30 @@ async function startCheckout(app: RunningApp, provider: string, productId: strin
       cancelUrl: `${app.url}/cancel`,
     }),
   });
-  const body = (await response.json()) as {
-    ok: boolean;
-    data: { checkoutId: string; token: string; url: string };
-  };
+  const body = (await response.json()) as { data: { checkoutId: string; token: string; url: string } };
   expect(response.status, JSON.stringify(body)).toBe(200);
   return body.data;
 }
 
-/** A real `checkout.session.completed` fixture, rewritten to complete one sandbox session. */
-function completedSessionBody(session: Record<string, unknown>, eventId: string): string {
-  const event = JSON.parse(stripeEventFromData("checkout.session.completed"));
-  event.id = eventId;
-  event.created = Math.floor(Date.now() / 1000);
-  event.livemode = false;
-  Object.assign(event.data.object, {
-    id: session.id,
-    client_reference_id: session.client_reference_id,
-    metadata: session.metadata,
-    amount_total: session.amount_total,
-    amount_subtotal: session.amount_subtotal,
-    currency: session.currency,
-    mode: session.mode,
-    livemode: false,
-    status: "complete",
-    payment_status: "paid",
-    payment_intent: `pi_${eventId.slice(-12)}`,
+/** Changes one value inside the signed body (after signing), keeping it valid JSON. */
+function tamper(body: string): string {
+  const changed = body.replace(/("(?:total|amount_total|grand_total)": "?)(\d)/, (_m, head, digit) => {
+    return `${head}${digit === "9" ? "1" : String(Number(digit) + 1)}`;
   });
-  return JSON.stringify(event, null, 2);
+  if (changed === body) throw new Error("nothing to tamper with in this body");
+  return changed;
 }
 
 /** The suite every example app runs against its built server. */
 export function describeExampleApp(example: ExampleApp): void {
   describe(`example app: ${example.name}`, () => {
     let stripe: StripeSandbox;
+    let paddle: PaddleSandbox;
+    let lemon: LemonSqueezySandbox;
     let app: RunningApp;
     let tmp: string;
     let browser: Browser | undefined;
+    const providers = [stripeCase(() => stripe), paddleCase(() => paddle), lemonSqueezyCase(() => lemon)];
 
     beforeAll(async () => {
       if (!existsSync(join(example.dir, example.builtMarker))) {
@@ -201,11 +325,27 @@ export function describeExampleApp(example: ExampleApp): void {
       }
       tmp = mkdtempSync(join(tmpdir(), `mika-example-${example.name}-`));
       const port = await freePort();
+      const hook = (provider: string) => `http://127.0.0.1:${port}/api/mika/webhooks/${provider}`;
       stripe = await startStripeSandbox({
-        webhookUrl: `http://127.0.0.1:${port}/api/mika/webhooks/stripe`,
+        webhookUrl: hook("stripe"),
         webhookSecret: TEST_SECRETS.stripeWebhook,
       });
+      paddle = await startPaddleSandbox({
+        webhookUrl: hook("paddle"),
+        webhookSecret: TEST_SECRETS.paddleWebhook,
+        successUrl: `http://127.0.0.1:${port}/success`,
+      });
+      lemon = await startLemonSqueezySandbox({
+        webhookUrl: hook("lemonsqueezy"),
+        webhookSecret: TEST_SECRETS.lemonSqueezyWebhook,
+        variants: {
+          [LS_VARIANTS.tee]: { price: 2500, name: "Mika T-shirt" },
+          [LS_VARIANTS.stickers]: { price: 500, name: "Sticker pack" },
+        },
+        routeFetch: false, // the app process routes its own fetch (test-preload)
+      });
       const run = example.command(port);
+      const preload = fileURLToPath(new URL("./test-preload.js", import.meta.url));
       app = await startApp({
         cwd: example.dir,
         command: run.command,
@@ -213,12 +353,22 @@ export function describeExampleApp(example: ExampleApp): void {
         port,
         env: {
           NODE_ENV: "production",
+          NODE_OPTIONS: `--import=${preload}`,
           MIKA_DB: join(tmp, "mika.db"),
           STRIPE_SECRET_KEY: TEST_SECRETS.stripeKey,
           STRIPE_WEBHOOK_SECRET: TEST_SECRETS.stripeWebhook,
           STRIPE_API_HOST: stripe.host,
           STRIPE_API_PORT: String(stripe.port),
           STRIPE_API_PROTOCOL: "http",
+          PADDLE_API_KEY: TEST_SECRETS.paddleKey,
+          PADDLE_WEBHOOK_SECRET: TEST_SECRETS.paddleWebhook,
+          PADDLE_ENVIRONMENT: paddle.url,
+          LEMONSQUEEZY_API_KEY: TEST_SECRETS.lemonSqueezyKey,
+          LEMONSQUEEZY_STORE_ID: lemon.storeId,
+          LEMONSQUEEZY_WEBHOOK_SECRET: TEST_SECRETS.lemonSqueezyWebhook,
+          LEMONSQUEEZY_VARIANT_TEE: LS_VARIANTS.tee,
+          LEMONSQUEEZY_VARIANT_STICKERS: LS_VARIANTS.stickers,
+          MIKA_TEST_LEMONSQUEEZY_API_URL: lemon.url,
           ...run.env,
         },
       });
@@ -227,90 +377,97 @@ export function describeExampleApp(example: ExampleApp): void {
     afterAll(async () => {
       await browser?.close();
       await app?.stop();
-      await stripe?.close();
+      await Promise.all([stripe?.close(), paddle?.close(), lemon?.close()]);
       if (tmp) rmSync(tmp, { recursive: true, force: true });
     });
 
-    it("renders the product page with Buy buttons and no missing keys", async () => {
+    it("renders the product page with a Buy button per provider and no missing keys", async () => {
       const html = await (await fetch(app.url)).text();
       expect(html).toContain("Mika T-shirt");
-      expect(html).toContain('id="buy-stripe-tee"');
+      for (const p of providers) expect(html).toMatch(new RegExp(`id="buy-${p.name}-tee"(?![^>]*disabled)`));
       expect(html).not.toContain("data-missing-key");
     });
 
-    it("stripe: a signed webhook → 200 and the order is paid; a duplicate → one order; tampered → 400", async () => {
-      const started = await startCheckout(app, "stripe", "tee");
-      const session = [...stripe.sessions.values()].find((s) => s.client_reference_id === started.checkoutId);
-      expect(session, "the sandbox holds the session the app created").toBeDefined();
-      const body = completedSessionBody(session!, `evt_${started.checkoutId.slice(-16)}`);
-      const post = async (raw: string, signedBody = raw) => {
-        const signed = await stripeSigner.sign({
-          body: signedBody,
-          signatures: [{ secret: TEST_SECRETS.stripeWebhook }],
-        });
-        return fetch(`${app.url}/api/mika/webhooks/stripe`, {
-          method: "POST",
-          headers: signed.headers,
-          body: raw,
-        });
-      };
+    for (const [n, provider] of providers.entries()) {
+      it(`${provider.name}: a signed webhook → 200 and the order is paid; a duplicate → one order; tampered → 400`, async () => {
+        const started = await startCheckout(app, provider.name, "tee");
+        const body = provider.completedBody(started.checkoutId, n);
+        const post = async (sent: string) => {
+          const signed = await provider.signer.sign({ body, signatures: [{ secret: provider.secret }] });
+          return fetch(`${app.url}/api/mika/webhooks/${provider.name}`, {
+            method: "POST",
+            headers: signed.headers,
+            body: sent,
+          });
+        };
 
-      const tampered = await post(body.replace(`"amount_total": 2500`, `"amount_total": 1`), body);
-      expect(tampered.status).toBe(400);
+        const tampered = await post(tamper(body));
+        expect(tampered.status, await tampered.clone().text()).toBe(400);
 
-      const first = await post(body);
-      expect(first.status, await first.clone().text()).toBe(200);
-      expect(((await first.json()) as { data: { status: string } }).data.status).toBe("processed");
+        const first = await post(body);
+        expect(first.status, await first.clone().text()).toBe(200);
+        expect(((await first.json()) as { data: { status: string } }).data.status).toBe("processed");
 
-      const again = await post(body);
-      expect(again.status).toBe(200);
-      expect(((await again.json()) as { data: { status: string } }).data.status).toBe("duplicate");
+        const again = await post(body);
+        expect(again.status).toBe(200);
+        expect(((await again.json()) as { data: { status: string } }).data.status).toBe("duplicate");
 
-      const rows = orderRows(await (await fetch(`${app.url}/orders`)).text());
-      expect(rows.filter((r) => r.id === started.checkoutId)).toEqual([
-        { id: started.checkoutId, status: "paid" },
-      ]);
-    });
-
-    it("browser: Buy → the sandbox's hosted page → Pay → the success page shows paid, read from status", async () => {
-      browser = await launchChromium();
-      const page = await browser.newPage();
-      await page.goto(app.url);
-      await page.click("#buy-stripe-tee");
-      await page.waitForURL(`${stripe.url}/pay/**`);
-      await page.click("#pay");
-      await page.waitForURL(`${app.url}/success**`);
-      const outcome = page.locator('[data-mika-outcome="success"]');
-      await outcome.locator('[data-field="status"]', { hasText: "paid" }).waitFor({ timeout: 15_000 });
-      expect(await outcome.getAttribute("data-status")).toBe("paid");
-      expect(await outcome.locator('[data-field="paid"]').textContent()).toBe("yes");
-      const checkoutId = await outcome.locator('[data-field="checkout"]').textContent();
-      expect(checkoutId).toMatch(/\S/);
-      mkdirSync(join(repoRoot, "test-results"), { recursive: true });
-      await page.screenshot({
-        path: join(repoRoot, "test-results", `${example.name}-success.png`),
-        fullPage: true,
+        const rows = orderRows(await (await fetch(`${app.url}/orders`)).text());
+        expect(rows.filter((r) => r.id === started.checkoutId)).toEqual([
+          { id: started.checkoutId, status: "paid" },
+        ]);
       });
+    }
 
-      const rows = orderRows(await (await fetch(`${app.url}/orders`)).text());
-      expect(rows).toContainEqual({ id: checkoutId, status: "paid" });
-      await page.close();
-    }, 60_000);
+    for (const provider of providers) {
+      it(`browser (${provider.name}): Buy → the sandbox's hosted page → Pay → the success page shows paid, read from status`, async () => {
+        browser ??= await launchChromium();
+        const page = await browser.newPage();
+        try {
+          await page.goto(app.url);
+          // wait for hydration: the shared browser code marks each button it wired
+          await page.click(`#buy-${provider.name}-tee[data-mika-mounted]`);
+          await page.waitForURL(`${provider.hosted()}**`);
+          await page.click("#pay");
+          await page.waitForURL(`${app.url}/success**`);
+          const outcome = page.locator('[data-mika-outcome="success"]');
+          await outcome.locator('[data-field="status"]', { hasText: "paid" }).waitFor({ timeout: 15_000 });
+          expect(await outcome.getAttribute("data-status")).toBe("paid");
+          expect(await outcome.locator('[data-field="paid"]').textContent()).toBe("yes");
+          const checkoutId = await outcome.locator('[data-field="checkout"]').textContent();
+          expect(checkoutId).toMatch(/^chk_/);
+          if (provider.name === "stripe") {
+            mkdirSync(join(repoRoot, "test-results"), { recursive: true });
+            await page.screenshot({
+              path: join(repoRoot, "test-results", `${example.name}-success.png`),
+              fullPage: true,
+            });
+          }
+          const rows = orderRows(await (await fetch(`${app.url}/orders`)).text());
+          expect(rows).toContainEqual({ id: checkoutId, status: "paid" });
+        } finally {
+          await page.close();
+        }
+      }, 60_000);
+    }
 
     it("browser: Buy → Cancel on the hosted page → the cancel page cancels the checkout", async () => {
       browser ??= await launchChromium();
       const page = await browser.newPage();
-      await page.goto(app.url);
-      await page.click("#buy-stripe-stickers");
-      await page.waitForURL(`${stripe.url}/pay/**`);
-      await page.click("#cancel");
-      await page.waitForURL(`${app.url}/cancel**`);
-      const outcome = page.locator('[data-mika-outcome="cancel"]');
-      await outcome.locator('[data-field="status"]', { hasText: "canceled" }).waitFor({ timeout: 15_000 });
-      const checkoutId = await outcome.locator('[data-field="checkout"]').textContent();
-      const rows = orderRows(await (await fetch(`${app.url}/orders`)).text());
-      expect(rows).toContainEqual({ id: checkoutId, status: "canceled" });
-      await page.close();
+      try {
+        await page.goto(app.url);
+        await page.click("#buy-stripe-stickers[data-mika-mounted]");
+        await page.waitForURL(`${stripe.url}/pay/**`);
+        await page.click("#cancel");
+        await page.waitForURL(`${app.url}/cancel**`);
+        const outcome = page.locator('[data-mika-outcome="cancel"]');
+        await outcome.locator('[data-field="status"]', { hasText: "canceled" }).waitFor({ timeout: 15_000 });
+        const checkoutId = await outcome.locator('[data-field="checkout"]').textContent();
+        const rows = orderRows(await (await fetch(`${app.url}/orders`)).text());
+        expect(rows).toContainEqual({ id: checkoutId, status: "canceled" });
+      } finally {
+        await page.close();
+      }
     }, 60_000);
 
     it("reports missing keys by name on the page and in the log, without crashing", async () => {
@@ -330,8 +487,7 @@ export function describeExampleApp(example: ExampleApp): void {
         expect(html).toContain('data-missing-key="STRIPE_SECRET_KEY"');
         expect(html).toContain('data-missing-key="STRIPE_WEBHOOK_SECRET"');
         expect(bare.output()).toContain("missing STRIPE_SECRET_KEY");
-        const orders = await fetch(`${bare.url}/orders`);
-        expect(orders.status).toBe(200);
+        expect((await fetch(`${bare.url}/orders`)).status).toBe(200);
       } finally {
         await bare.stop();
       }
