@@ -1,3 +1,3 @@
 import { packageBuild } from "../../tsup.shared.js";
 
-export default packageBuild({ shims: true, external: ["vitest"] });
+export default packageBuild({ entry: ["src/index.ts", "src/kit.ts"], shims: true, external: ["vitest"] });

@@ -1,12 +1,8 @@
 /**
- * `@mika/testing`: conformance suites, webhook signing helpers and real payload fixtures for Mika
- * providers and stores.
+ * `@mika/testing`: conformance suites, webhook signing helpers, provider sandboxes and real payload
+ * fixtures for Mika providers and stores. (Without vitest: `@mika/testing/kit`.)
  *
  * @packageDocumentation
  */
-export * from "./fixtures.js";
-export * from "./provider-conformance.js";
-export * from "./sandbox/index.js";
-export * from "./sign.js";
-export * from "./standard-webhooks.js";
-export * from "./store-conformance.js";
+export * from "./kit.js";
+export { runProviderConformance, runStoreConformance } from "./vitest.js";

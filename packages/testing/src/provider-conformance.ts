@@ -16,7 +16,6 @@ import {
   type WebhookErrorCode,
   type WebhookInput,
 } from "@mika/types";
-import { describe, it } from "vitest";
 import type { Fixture } from "./fixtures.js";
 import type { SignatureSpec, SignedWebhook, WebhookSigner } from "./sign.js";
 
@@ -459,22 +458,4 @@ function checkEventShape(event: MikaEvent, webhook: VerifiedWebhook, what: strin
     assert(event.updatedAt instanceof Date && !Number.isNaN(event.updatedAt.getTime()), `${what}: updatedAt`);
     assert(event.subscriptionRef, `${what}: subscriptionRef`);
   }
-}
-
-/**
- * Registers the provider conformance suite with vitest: call it at the top level of a test file.
- *
- * @example
- * runProviderConformance({ provider, sign: stripeSigner, fixtures: providerFixtures("stripe"),
- *   secrets: ["whsec_a", "whsec_b"], toleranceSeconds: 300 });
- */
-export function runProviderConformance(options: ProviderConformanceOptions): void {
-  const checks = providerConformanceChecks(options);
-  describe(`${options.provider.name} conforms to the Mika provider contract`, () => {
-    for (const check of checks) {
-      const reason = options.skip?.[check.name];
-      if (reason) it.skip(`${check.name} (skipped: ${reason})`, () => {});
-      else it(check.name, () => check.run());
-    }
-  });
 }

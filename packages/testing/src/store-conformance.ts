@@ -15,7 +15,6 @@ import {
   type TableRows,
   type TableSpec,
 } from "@mika/types";
-import { describe, it } from "vitest";
 import type { ConformanceCheck } from "./provider-conformance.js";
 
 /** Reads what a store really holds, bypassing the port. */
@@ -721,28 +720,4 @@ export function storeConformanceChecks<S extends MikaStore>(
     },
   ];
   return checks;
-}
-
-/**
- * Registers the store conformance suite with vitest: one test per check.
- *
- * @example
- * ```ts
- * runStoreConformance({
- *   makeStore: () => sqliteStore({ file: tempFile() }),
- *   probe: { row: (table, key, store) => readRaw(store, table, key) },
- * });
- * ```
- */
-export function runStoreConformance<S extends MikaStore>(
-  options: StoreConformanceOptions<S> & { name?: string },
-): void {
-  const checks = storeConformanceChecks(options);
-  describe(`${options.name ?? "the store"} conforms to the Mika store contract`, () => {
-    for (const check of checks) {
-      const reason = options.skip?.[check.name];
-      if (reason) it.skip(`${check.name} (skipped: ${reason})`, () => {});
-      else it(check.name, () => check.run());
-    }
-  });
 }
