@@ -5,18 +5,8 @@
  *
  * @packageDocumentation
  */
+import { lazyMika, type MikaHandlerHost, type MikaSource } from "@mika/backend";
 import type { APIContext, APIRoute, MiddlewareHandler } from "astro";
-
-/** What the binding needs from a Mika instance: its Web-standard handler. */
-export interface MikaHandlerHost {
-  handler(request: Request): Promise<Response>;
-}
-
-/**
- * A Mika instance, or a function that returns one (sync or async). A function is called on the first
- * request only, so nothing (store file, SDK clients) is opened while `astro build` imports the module.
- */
-export type MikaSource<M extends MikaHandlerHost = MikaHandlerHost> = M | (() => M | Promise<M>);
 
 /** The exports of `src/pages/api/mika/[...path].ts`. */
 export interface MikaRoutes {
@@ -24,24 +14,6 @@ export interface MikaRoutes {
   POST: APIRoute;
   /** Any other method: Mika answers 405 with an `Allow` header. */
   ALL: APIRoute;
-}
-
-/** Resolves a {@link MikaSource} once (a rejected factory is retried on the next call). */
-export function lazyMika<M extends MikaHandlerHost>(source: MikaSource<M>): () => Promise<M> {
-  if (typeof source !== "function") {
-    const ready = Promise.resolve(source);
-    return () => ready;
-  }
-  let pending: Promise<M> | undefined;
-  return () => {
-    pending ??= Promise.resolve()
-      .then(source)
-      .catch((error: unknown) => {
-        pending = undefined;
-        throw error;
-      });
-    return pending;
-  };
 }
 
 /**
@@ -85,3 +57,5 @@ export function mikaMiddleware<M extends MikaHandlerHost>(mika: MikaSource<M>): 
     return next();
   };
 }
+
+export { lazyMika, type MikaHandlerHost, type MikaSource };

@@ -4,17 +4,7 @@
  *
  * @packageDocumentation
  */
-
-/** What the binding needs from a Mika instance: its Web-standard handler. */
-export interface MikaHandlerHost {
-  handler(request: Request): Promise<Response>;
-}
-
-/**
- * A Mika instance, or a function that returns one (sync or async). A function is called on the first
- * request only, so nothing (store file, SDK clients) is opened while `next build` imports the route.
- */
-export type MikaSource = MikaHandlerHost | (() => MikaHandlerHost | Promise<MikaHandlerHost>);
+import { lazyMika, type MikaHandlerHost, type MikaSource } from "@mika/backend";
 
 /** A route handler Next accepts as an exported `GET` / `POST` of a `route.ts`. */
 export type MikaRouteHandler = (request: Request) => Promise<Response>;
@@ -23,24 +13,6 @@ export type MikaRouteHandler = (request: Request) => Promise<Response>;
 export interface MikaRouteHandlers {
   GET: MikaRouteHandler;
   POST: MikaRouteHandler;
-}
-
-/** Resolves a {@link MikaSource} once (a rejected factory is retried on the next request). */
-export function lazyMika(source: MikaSource): () => Promise<MikaHandlerHost> {
-  if (typeof source !== "function") {
-    const ready = Promise.resolve(source);
-    return () => ready;
-  }
-  let pending: Promise<MikaHandlerHost> | undefined;
-  return () => {
-    pending ??= Promise.resolve()
-      .then(source)
-      .catch((error: unknown) => {
-        pending = undefined;
-        throw error;
-      });
-    return pending;
-  };
 }
 
 /**
@@ -62,3 +34,5 @@ export function createMikaHandler(mika: MikaSource): MikaRouteHandlers {
   const handle: MikaRouteHandler = async (request) => (await get()).handler(request);
   return { GET: handle, POST: handle };
 }
+
+export { lazyMika, type MikaHandlerHost, type MikaSource };

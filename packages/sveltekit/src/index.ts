@@ -5,18 +5,8 @@
  *
  * @packageDocumentation
  */
+import { lazyMika, type MikaHandlerHost, type MikaSource } from "@mika/backend";
 import type { Handle, RequestEvent, RequestHandler } from "@sveltejs/kit";
-
-/** What the binding needs from a Mika instance: its Web-standard handler. */
-export interface MikaHandlerHost {
-  handler(request: Request): Promise<Response>;
-}
-
-/**
- * A Mika instance, or a function that returns one (sync or async). A function is called on the first
- * request only, so nothing (store file, SDK clients) is opened while `vite build` analyses the app.
- */
-export type MikaSource<M extends MikaHandlerHost = MikaHandlerHost> = M | (() => M | Promise<M>);
 
 /** The exports of `src/routes/api/mika/[...path]/+server.ts`. */
 export interface MikaHandlers {
@@ -34,24 +24,6 @@ export interface MikaHandleOptions {
    * `event.locals.mika`.
    */
   basePath?: string | false;
-}
-
-/** Resolves a {@link MikaSource} once (a rejected factory is retried on the next call). */
-export function lazyMika<M extends MikaHandlerHost>(source: MikaSource<M>): () => Promise<M> {
-  if (typeof source !== "function") {
-    const ready = Promise.resolve(source);
-    return () => ready;
-  }
-  let pending: Promise<M> | undefined;
-  return () => {
-    pending ??= Promise.resolve()
-      .then(source)
-      .catch((error: unknown) => {
-        pending = undefined;
-        throw error;
-      });
-    return pending;
-  };
 }
 
 /**
@@ -101,3 +73,5 @@ export function mikaHandle<M extends MikaHandlerHost>(
     return resolve(event);
   };
 }
+
+export { lazyMika, type MikaHandlerHost, type MikaSource };
