@@ -12,6 +12,7 @@ import {
   mika,
   parseJson,
   SECRETS,
+  SLOW_MACHINE_TIMEOUT,
   startMikaServer,
   tempDir,
 } from "./helpers.js";
@@ -36,7 +37,7 @@ const trigger = (provider: keyof typeof SECRETS, event: string, ...more: string[
 
 const parse = (text: string) => parseJson<TriggerReport>(text);
 
-describe("mika trigger", () => {
+describe("mika trigger", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
   const completions = [
     ["stripe", "checkout.session.completed"],
     ["paddle", "transaction.completed"],
@@ -238,10 +239,10 @@ describe("mika trigger", () => {
       const body = envelopeOf(parse(ran.stdout).deliveries[0]!);
       expect(["processed", "ignored", "parked"]).toContain(body.data.status);
     }
-  }, 180_000);
+  });
 });
 
-describe("usage errors exit 2 with help", () => {
+describe("usage errors exit 2 with help", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
   const cases: [string, string[]][] = [
     ["no command", []],
     ["unknown command", ["bogus"]],
@@ -280,15 +281,15 @@ describe("usage errors exit 2 with help", () => {
   }
 
   it("--help and --version exit 0", async () => {
-    for (const args of [
+    const helps = [
       ["--help"],
       ["trigger", "--help"],
       ["events", "show", "--help"],
       ["replay", "--help"],
       ["maintenance", "--help"],
       ["migrate", "--help"],
-    ]) {
-      const ran = await mika(args);
+    ];
+    for (const ran of await Promise.all(helps.map((args) => mika(args)))) {
       expect(ran.code).toBe(0);
       expect(ran.stdout).toMatch(/Usage: mika/);
     }

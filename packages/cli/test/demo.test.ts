@@ -4,7 +4,7 @@
  */
 import type { Order, Subscription, WebhookRecord } from "@mika/backend";
 import { beforeAll, describe, expect, it } from "vitest";
-import { assertBuilt, DEMO, parseJson, runNode } from "./helpers.js";
+import { assertBuilt, DEMO, parseJson, runNode, SLOW_MACHINE_TIMEOUT } from "./helpers.js";
 
 interface Step {
   step: string;
@@ -24,7 +24,7 @@ const PROVIDERS = ["stripe", "paddle", "lemonsqueezy"] as const;
 
 beforeAll(() => assertBuilt(DEMO));
 
-describe("pnpm demo", () => {
+describe("pnpm demo", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
   it("--json: exits 0 and every provider's story ends with the expected ledger", async () => {
     const ran = await runNode(DEMO, ["--json"], { timeoutMs: 120_000 });
     expect(ran.stderr).toBe("");
@@ -69,7 +69,7 @@ describe("pnpm demo", () => {
       expect(events.every((e) => e.status !== "failed")).toBe(true);
     }
     expect(report.orders).toHaveLength(6);
-  }, 150_000);
+  });
 
   it("prints the ledger and the ops view as tables", async () => {
     const ran = await runNode(DEMO, [], { timeoutMs: 120_000 });
@@ -85,5 +85,5 @@ describe("pnpm demo", () => {
       expect(ran.stdout).toMatch(new RegExp(`│ ${provider}\\s+│ past_due`));
     }
     expect(ran.stdout).toMatch(/every step behaved/);
-  }, 150_000);
+  });
 });

@@ -11,6 +11,12 @@ import { sqliteStore } from "@mika/store-sqlite";
 import { stripeProvider } from "@mika/stripe";
 import { serveHandler } from "../src/serve.js";
 
+/**
+ * Per-test timeout of these files: each test spawns Node processes, which take seconds each on a
+ * loaded two-core machine. (A limit against hangs, not a speed assertion.)
+ */
+export const SLOW_MACHINE_TIMEOUT = 180_000;
+
 export const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 export const DEMO = fileURLToPath(new URL("../dist/demo.js", import.meta.url));
 

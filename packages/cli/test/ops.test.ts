@@ -22,6 +22,7 @@ import {
   mika,
   parseJson,
   SECRETS,
+  SLOW_MACHINE_TIMEOUT,
   startMikaServer,
   tempDir,
 } from "./helpers.js";
@@ -72,7 +73,7 @@ const deliver = async (provider: keyof typeof SECRETS, event: string, ...more: s
   return body.data;
 };
 
-describe("ops commands on a SQLite file", () => {
+describe("ops commands on a SQLite file", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
   let first: { id: string; eventId: string };
   let others: { id: string; eventId: string }[];
 
