@@ -27,8 +27,8 @@ beforeAll(() => assertBuilt(DEMO));
 describe("pnpm demo", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
   it("--json: exits 0 and every provider's story ends with the expected ledger", async () => {
     const ran = await runNode(DEMO, ["--json"], { timeoutMs: 120_000 });
+    expect(ran.code, `stderr: ${ran.stderr}\nstdout: ${ran.stdout.slice(-3000)}`).toBe(0);
     expect(ran.stderr).toBe("");
-    expect(ran.code).toBe(0);
     const report = parseJson<DemoReport>(ran.stdout);
     expect(report.ok).toBe(true);
     for (const provider of PROVIDERS) {
@@ -73,7 +73,7 @@ describe("pnpm demo", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
 
   it("prints the ledger and the ops view as tables", async () => {
     const ran = await runNode(DEMO, [], { timeoutMs: 120_000 });
-    expect(ran.code).toBe(0);
+    expect(ran.code, `stderr: ${ran.stderr}\nstdout: ${ran.stdout.slice(-3000)}`).toBe(0);
     expect(ran.stdout).toContain("Ledger: orders");
     expect(ran.stdout).toContain("Ledger: subscriptions");
     expect(ran.stdout).toContain("Ops view: webhook events");
