@@ -227,11 +227,37 @@ function applyOrder(query: AnySelect, orderBy: FindOptions<Row>["orderBy"]): Any
   return q;
 }
 
+/**
+ * SQL text of the hot, fixed-shape statements (get by key, insert, update by key), compiled by Kysely
+ * once per dialect and shape (table + columns) and reused with fresh parameters: building and
+ * compiling a query costs more than running it on SQLite.
+ */
+const shapes = new WeakMap<SqlDialect, Map<string, string | null>>();
+
+/** Runs `build()` once per shape; afterwards the cached SQL with `parameters`. Shapes whose compiled parameters are not exactly `parameters` are never cached. */
+function shaped(
+  dialect: SqlDialect,
+  shape: string,
+  parameters: readonly unknown[],
+  build: () => { compile(): CompiledQuery },
+): CompiledQuery {
+  const cache = shapes.get(dialect) ?? new Map<string, string | null>();
+  shapes.set(dialect, cache);
+  const sqlText = cache.get(shape);
+  if (sqlText) return { sql: sqlText, parameters, query: undefined as never, queryId: undefined as never };
+  const compiled = build().compile();
+  const same =
+    compiled.parameters.length === parameters.length &&
+    compiled.parameters.every((p, i) => p === parameters[i]);
+  if (sqlText === undefined) cache.set(shape, same ? compiled.sql : null);
+  return compiled;
+}
+
 /** A transaction's table API over a dialect and an executor; `finish()` makes later calls throw. */
 export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreTx; finish(): void } {
   const { db } = dialect;
   let finished = false;
-  const run = (query: { compile(): CompiledQuery }) => {
+  const runCompiled = (compiled: CompiledQuery) => {
     if (finished) {
       return Promise.reject(
         new Error(
@@ -239,8 +265,9 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
         ),
       );
     }
-    return exec(query.compile());
+    return exec(compiled);
   };
+  const run = (query: { compile(): CompiledQuery }) => runCompiled(query.compile());
   const select = (table: string, where: Record<string, unknown>) =>
     db
       .selectFrom(table)
@@ -250,9 +277,12 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
 
   const tx: StoreTx = {
     async get(table, key, options) {
-      let q = select(table, byKey(table, key));
-      if (options?.lock && dialect.rowLocks) q = q.forUpdate();
-      const { rows } = await run(q);
+      const lock = Boolean(options?.lock && dialect.rowLocks);
+      const compiled = shaped(dialect, `get:${table}:${lock}`, [key], () => {
+        const q = select(table, byKey(table, key));
+        return lock ? q.forUpdate() : q;
+      });
+      const { rows } = await runCompiled(compiled);
       return rows[0] ? (decodeRow(table, rows[0]) as never) : undefined;
     },
     async find(table, where, options) {
@@ -272,11 +302,17 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
     },
     async insert(table, row) {
       const values = encodeRow(dialect, table, row as unknown as Row);
-      const q = db
-        .insertInto(table as string)
-        .values(values)
-        .onConflict((oc) => oc.doNothing());
-      const { affected } = await run(q);
+      const compiled = shaped(
+        dialect,
+        `insert:${table}:${Object.keys(values).join(",")}`,
+        Object.values(values),
+        () =>
+          db
+            .insertInto(table as string)
+            .values(values)
+            .onConflict((oc) => oc.doNothing()),
+      );
+      const { affected } = await runCompiled(compiled);
       return affected > 0;
     },
     async update(table, key, patch) {
@@ -286,12 +322,17 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
         const { rows } = await run(select(table, byKey(table, key)).clearSelect().select(pk));
         return rows.length > 0;
       }
-      const { affected } = await run(
-        db
-          .updateTable(table as string)
-          .set(values)
-          .where(pk, "=", key),
+      const compiled = shaped(
+        dialect,
+        `update:${table}:${Object.keys(values).join(",")}`,
+        [...Object.values(values), key],
+        () =>
+          db
+            .updateTable(table as string)
+            .set(values)
+            .where(pk, "=", key),
       );
+      const { affected } = await runCompiled(compiled);
       return affected > 0;
     },
     async delete(table, key) {
