@@ -15,6 +15,7 @@ export interface Engine {
   basePath: string;
   maxBodyBytes: number;
   processing: "inline" | "deferred";
+  runHandlers: boolean;
   livemode: boolean | undefined;
   authorize: (request: Request) => boolean | Promise<boolean>;
   retry: { baseMs: number; maxMs: number; maxAttempts: number };
@@ -60,6 +61,7 @@ export function createEngine(options: CreateMikaOptions): Engine {
     basePath,
     maxBodyBytes: config.maxBodyBytes ?? 1024 * 1024,
     processing: config.processing ?? "inline",
+    runHandlers: config.runHandlers ?? true,
     livemode: config.livemode,
     authorize: config.authorize ?? (() => false),
     retry: {

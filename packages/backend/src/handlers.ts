@@ -171,6 +171,7 @@ export async function retryDueRuns(
   engine: Engine,
   limit = 100,
 ): Promise<{ succeeded: number; failed: number }> {
+  if (!engine.runHandlers) return { succeeded: 0, failed: 0 };
   const claimed = await engine.store.transaction((tx) =>
     tx.claim("handler_runs", {
       where: { status: { in: ["pending", "failed"] }, next_attempt_at: { ne: null } },

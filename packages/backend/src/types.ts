@@ -89,6 +89,12 @@ export interface MikaConfig {
   retry?: { baseMs?: number; maxMs?: number; maxAttempts?: number };
   /** How long raw payloads are kept before maintenance purges them (normalized events stay). Default 30 days. */
   rawPayloadRetentionDays?: number;
+  /**
+   * `false`: record host handler and notification runs (with the ledger change, as always) but never
+   * execute them in this process, inline or in maintenance. For ops tools such as the `mika` CLI that
+   * replay events into an app's store: the app, which has the real handlers, runs them. Default `true`.
+   */
+  runHandlers?: boolean;
   /** Log sink. Default: `console`, prefixed `[mika]`. */
   logger?: Logger;
 }

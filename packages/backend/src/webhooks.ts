@@ -82,8 +82,9 @@ const NOTHING = { runs: [] as HandlerRunRow[], intents: [] as NotificationIntent
 async function afterCommit(engine: Engine, _provider: string, result: ProcessResult): Promise<void> {
   if (result.status !== "processed") return;
   logIntents(engine, result.intents);
-  if (result.runs.length && result.event)
+  if (engine.runHandlers && result.runs.length && result.event) {
     await runRecordedRuns(engine, result.runs, result.event, result.orderId);
+  }
   for (const id of result.unparked ?? []) await processStored(engine, id);
 }
 

@@ -78,6 +78,25 @@ describe("host handlers", () => {
   });
 });
 
+describe("runHandlers: false (ops tools)", () => {
+  it("records runs with the ledger change but never executes them, inline or in maintenance", async () => {
+    let calls = 0;
+    const { deliver, mika, clock, store } = setup({
+      on: { "checkout.completed": async () => void calls++ },
+      config: { runHandlers: false },
+    });
+    const res = await deliver(completed(), "msg_ops_tool");
+    expect(res.body.data.status).toBe("processed");
+    clock.advance(3_600_000);
+    const report = await mika.maintenance.run();
+    expect(report.ok && report.data.handlers).toEqual({ succeeded: 0, failed: 0 });
+    expect(calls).toBe(0);
+    expect(await store.transaction((tx) => tx.find("handler_runs", {}))).toMatchObject([
+      { handler: "on:checkout.completed", status: "pending", attempts: 0 },
+    ]);
+  });
+});
+
 describe("notifications", () => {
   it("render order.paid as text and HTML by default, and log it when the host does not handle it", async () => {
     const { deliver, logs } = setup();

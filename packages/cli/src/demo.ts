@@ -21,7 +21,7 @@ import {
   startLemonSqueezySandbox,
   startPaddleSandbox,
   startStripeSandbox,
-} from "@mika/testing";
+} from "@mika/testing/kit";
 import { Paddle } from "@paddle/paddle-node-sdk";
 import Stripe from "stripe";
 import { colors, json, processOutput } from "./output.js";

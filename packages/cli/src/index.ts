@@ -18,7 +18,6 @@ export { type ServedHandler, serveHandler } from "./serve.js";
 export {
   cliLogger,
   describeTarget,
-  handOffHandlerRuns,
   openStore,
   opsMika,
   StoreError,

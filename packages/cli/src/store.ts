@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { createMika, type EventHandlers, type Logger, type Mika } from "@mika/backend";
-import { EVENT_KINDS, type MikaStore, type StoreTx, type TableName } from "@mika/types";
+import { EVENT_KINDS, type MikaStore } from "@mika/types";
 
 /** Where the ops commands find the store. */
 export interface StoreTarget {
@@ -80,42 +80,7 @@ export function cliLogger(verbose: boolean): Logger {
   };
 }
 
-/**
- * Wraps a store so this process never executes the host app's handler runs. It still RECORDS them (a
- * replay applied here leaves the same pending runs the app would), but answers the insert as if the
- * row already existed, so the backend does not run it inline, and hides handler runs from claiming, so
- * maintenance here does not run them either. The app's own maintenance runs them with its real
- * handlers and notification channel. Without this, a run whose handler is not registered in the CLI
- * would be marked succeeded without ever running.
- */
-export function handOffHandlerRuns(store: MikaStore): MikaStore {
-  const wrap = (tx: StoreTx): StoreTx =>
-    new Proxy(tx, {
-      get(target, property, receiver) {
-        if (property === "insert") {
-          return async (table: TableName, row: never) => {
-            const inserted = await target.insert(table, row);
-            return table === "handler_runs" ? false : inserted;
-          };
-        }
-        if (property === "claim") {
-          return (table: TableName, options: never) =>
-            table === "handler_runs" ? Promise.resolve([]) : target.claim(table, options);
-        }
-        const value = Reflect.get(target, property, receiver);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-  return {
-    name: store.name,
-    migrate: () => store.migrate(),
-    schemaVersion: () => store.schemaVersion(),
-    transaction: (fn) => store.transaction((tx) => fn(wrap(tx))),
-    close: () => store.close(),
-  };
-}
-
-/** Never called: the runs it stands for are handed off to the host app (see {@link handOffHandlerRuns}). */
+/** Never called (`runHandlers: false`): the runs it stands for are left to the host app. */
 const handledByTheApp = () => {
   throw new Error("host handlers run in the app, not in the mika CLI");
 };
@@ -129,9 +94,10 @@ export function opsMika(store: MikaStore, verbose = false): Mika {
   const on = Object.fromEntries(EVENT_KINDS.map((kind) => [kind, handledByTheApp])) as EventHandlers;
   return createMika({
     providers: [],
-    store: handOffHandlerRuns(store),
+    store,
     on,
     notifications: { handle: handledByTheApp },
-    config: { logger: cliLogger(verbose) },
+    // record handler and notification runs as the app would, but leave executing them to the app
+    config: { logger: cliLogger(verbose), runHandlers: false },
   });
 }

@@ -11,7 +11,7 @@ import {
   type SignedWebhook,
   stripeSigner,
   type WebhookSigner,
-} from "@mika/testing";
+} from "@mika/testing/kit";
 
 /** The providers `mika trigger` can sign for. */
 export const TRIGGER_PROVIDERS = ["stripe", "paddle", "lemonsqueezy"] as const;

@@ -6,8 +6,6 @@ import {
   type EventRefs,
   eventBase,
   type MikaEvent,
-  type PaymentFailedEvent,
-  type PaymentSucceededEvent,
   type RefundUpdatedEvent,
   type SubscriptionStatus,
   type SubscriptionUpdatedEvent,
@@ -63,10 +61,9 @@ interface Parts {
   refs: EventRefs;
 }
 
-function withRefs<T extends object>(event: T, refs: EventRefs): T {
-  const out: Record<string, unknown> = { ...(event as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(refs)) if (value !== undefined) out[key] = value;
-  return out as T;
+/** Refs with some fields replaced (no object spread: it sits on the webhook hot path). */
+function refsWith(refs: EventRefs, more: EventRefs): EventRefs {
+  return Object.assign({}, refs, more);
 }
 
 function checkoutCompleted(p: Parts): CheckoutCompletedEvent | undefined {
@@ -74,17 +71,18 @@ function checkoutCompleted(p: Parts): CheckoutCompletedEvent | undefined {
   const total = int(a.total);
   const email = str(a.user_email);
   const name = str(a.user_name);
-  const event: CheckoutCompletedEvent = {
-    ...eventBase(p.webhook, "checkout.completed"),
+  const customer: { email?: string; name?: string } = {};
+  if (email) customer.email = email;
+  if (name) customer.name = name;
+  return eventBase(p.webhook, "checkout.completed", refsWith(p.refs, { orderRef: p.id, paymentRef: p.id }), {
     paymentStatus: orderPaymentStatus(a.status, total),
-    ...(total !== undefined ? { amount: total } : {}),
-    ...(currency(a.currency) ? { currency: currency(a.currency) } : {}),
-    ...(email || name ? { customer: { ...(email ? { email } : {}), ...(name ? { name } : {}) } } : {}),
-  };
-  return withRefs(event, { ...p.refs, orderRef: p.id, paymentRef: p.id });
+    amount: total,
+    currency: currency(a.currency),
+    customer: email || name ? customer : undefined,
+  });
 }
 
-function refundUpdated(p: Parts, paymentRef: string): RefundUpdatedEvent | undefined {
+function refundUpdated(p: Parts, paymentRef: string, extra: EventRefs): RefundUpdatedEvent | undefined {
   const a = p.attributes;
   const total = int(a.total);
   const cur = currency(a.currency);
@@ -94,38 +92,30 @@ function refundUpdated(p: Parts, paymentRef: string): RefundUpdatedEvent | undef
   // Older payloads lack refunded_amount; a status of "refunded" still says "all of it".
   if (refunded === undefined && fullyRefunded) refunded = total;
   if (refunded === undefined) return undefined;
-  const event: RefundUpdatedEvent = {
-    ...eventBase(p.webhook, "refund.updated"),
+  return eventBase(p.webhook, "refund.updated", refsWith(p.refs, Object.assign({ paymentRef }, extra)), {
     refundedAmount: refunded,
     amount: total,
     currency: cur,
     full: fullyRefunded || refunded >= total,
-    status: "succeeded",
-  };
-  return withRefs(event, { ...p.refs, paymentRef });
+    status: "succeeded" as const,
+  });
 }
 
 function invoicePayment(p: Parts, kind: "payment.succeeded" | "payment.failed"): MikaEvent | undefined {
   const a = p.attributes;
   const total = int(a.total);
   const cur = currency(a.currency);
-  const refs = { ...p.refs, paymentRef: invoicePaymentRef(p.id), invoiceRef: p.id };
+  const refs = refsWith(p.refs, { paymentRef: invoicePaymentRef(p.id), invoiceRef: p.id });
   if (kind === "payment.succeeded") {
     if (total === undefined || cur === undefined) return undefined;
-    const event: PaymentSucceededEvent = {
-      ...eventBase(p.webhook, "payment.succeeded"),
-      amount: total,
-      currency: cur,
-    };
-    return withRefs(event, refs);
+    return eventBase(p.webhook, "payment.succeeded", refs, { amount: total, currency: cur });
   }
-  const event: PaymentFailedEvent = {
-    ...eventBase(p.webhook, "payment.failed"),
-    ...(total !== undefined ? { amount: total } : {}),
-    ...(cur ? { currency: cur } : {}),
-    ...(str(a.billing_reason) ? { reason: `${str(a.billing_reason)} payment failed` } : {}),
-  };
-  return withRefs(event, refs);
+  const reason = str(a.billing_reason);
+  return eventBase(p.webhook, "payment.failed", refs, {
+    amount: total,
+    currency: cur,
+    reason: reason ? `${reason} payment failed` : undefined,
+  });
 }
 
 function subscriptionUpdated(p: Parts): SubscriptionUpdatedEvent | undefined {
@@ -148,16 +138,12 @@ function subscriptionUpdated(p: Parts): SubscriptionUpdatedEvent | undefined {
       : p.eventName === "subscription_cancelled"
         ? "canceled"
         : "updated";
-  const event: SubscriptionUpdatedEvent = {
-    ...eventBase(p.webhook, "subscription.updated"),
-    status,
-    change,
-    ...(priceRef ? { priceRef } : {}),
-    ...(periodEnd ? { currentPeriodEnd: periodEnd } : {}),
-    cancelAtPeriodEnd,
-    updatedAt,
-  };
-  return withRefs(event, { ...p.refs, subscriptionRef: p.id, orderRef: idOf(a.order_id) });
+  return eventBase(
+    p.webhook,
+    "subscription.updated",
+    refsWith(p.refs, { subscriptionRef: p.id, orderRef: idOf(a.order_id) }),
+    { status, change, priceRef, currentPeriodEnd: periodEnd, cancelAtPeriodEnd, updatedAt },
+  );
 }
 
 function mapEvent(webhook: VerifiedWebhook): MikaEvent | undefined {
@@ -183,9 +169,9 @@ function mapEvent(webhook: VerifiedWebhook): MikaEvent | undefined {
     case "order_created":
       return checkoutCompleted(p);
     case "order_refunded":
-      return refundUpdated({ ...p, refs: { ...p.refs, orderRef: id } }, id);
+      return refundUpdated(p, id, { orderRef: id });
     case "subscription_payment_refunded":
-      return refundUpdated({ ...p, refs: { ...p.refs, invoiceRef: id } }, invoicePaymentRef(id));
+      return refundUpdated(p, invoicePaymentRef(id), { invoiceRef: id });
     case "subscription_payment_success":
     case "subscription_payment_recovered":
       return invoicePayment(p, "payment.succeeded");

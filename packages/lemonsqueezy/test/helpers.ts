@@ -8,7 +8,6 @@ export const SECRETS = ["ls-signing-secret-one", "ls-rotated-secret-two"] as con
 /** A webhook-only provider configured with both secrets. */
 export const provider: PaymentProvider = lemonSqueezyProvider({ webhookSecret: SECRETS });
 
-// biome-ignore lint/suspicious/noExplicitAny: tests mutate plain-JSON fixtures at any depth.
 type Json = Record<string, any>;
 
 /** A fixture as a mutable object. */
