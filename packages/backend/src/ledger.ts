@@ -161,13 +161,13 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
   switch (event.kind) {
     case "checkout.completed": {
       const paid = event.paymentStatus === "paid" || event.paymentStatus === "no_payment_required";
-      let row = order;
-      let created = false;
-      if (!row) {
-        row = {
+      if (!order) {
+        // A checkout Mika did not start (payment link, provider-hosted store…): the order is born in its
+        // final state, in one write. It holds no stock, so there is nothing to commit.
+        const row: OrderRow = {
           id: event.checkoutRef ?? ctx.createId("ord"),
           provider: event.provider,
-          status: "pending",
+          status: paid ? "paid" : "awaiting_payment",
           mode: event.mode ?? (event.subscriptionRef ? "subscription" : "payment"),
           livemode: event.livemode,
           amount: event.amount ?? null,
@@ -187,7 +187,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
           lines: null,
           metadata: null,
           failure_reason: null,
-          paid_at: null,
+          paid_at: paid ? ctx.now : null,
           checked_at: null,
           lease_until: null,
           created_at: ctx.now,
@@ -195,8 +195,9 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         };
         if (!(await tx.insert("orders", row)))
           throw new Error(`order ${row.id} was created concurrently; retry`);
-        created = true;
+        return applied(paid ? [{ type: "order.paid", order: toOrder(row) }] : [], row.id, true);
       }
+      const row = order;
       const patch: Partial<OrderRow> = { ...refsPatch(row, event) };
       if (row.amount === null && event.amount !== undefined) patch.amount = event.amount;
       if (row.currency === null && event.currency) patch.currency = event.currency;
@@ -204,11 +205,11 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
       if (!row.customer_name && event.customer?.name) patch.customer_name = event.customer.name;
       if (paid) {
         const result = await markPaid(tx, row, patch, ctx);
-        return applied(result.intents, row.id, created);
+        return applied(result.intents, row.id);
       }
       if (row.status === "pending") patch.status = "awaiting_payment";
       await saveOrder(tx, row, patch, ctx.now);
-      return applied([], row.id, created);
+      return applied([], row.id);
     }
 
     case "checkout.expired": {

@@ -286,10 +286,29 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
       return rows[0] ? (decodeRow(table, rows[0]) as never) : undefined;
     },
     async find(table, where, options) {
-      let q = applyOrder(select(table, where as Row), options?.orderBy as FindOptions<Row>["orderBy"]);
-      if (options?.limit !== undefined) q = q.limit(options.limit);
-      if (options?.lock && dialect.rowLocks) q = q.forUpdate();
-      const { rows } = await run(q);
+      const build = () => {
+        let q = applyOrder(select(table, where as Row), options?.orderBy as FindOptions<Row>["orderBy"]);
+        if (options?.limit !== undefined) q = q.limit(options.limit);
+        if (options?.lock && dialect.rowLocks) q = q.forUpdate();
+        return q;
+      };
+      // Equality-only filters (the common case) have a fixed shape: cache their SQL like get/insert/update.
+      const entries = Object.entries(where as Row).filter(([, v]) => v !== undefined);
+      const scalar = entries.every(([, v]) => v !== null && typeof v !== "object");
+      let compiled: CompiledQuery;
+      if (scalar) {
+        const spec = tableSpec(table);
+        const params: unknown[] = entries.map(([c, v]) =>
+          encodeValue(dialect, columnTypeOf(spec, table, c), v),
+        );
+        if (options?.limit !== undefined) params.push(options.limit);
+        const order = (options?.orderBy ?? []).map((o) => `${String(o.column)} ${o.direction}`).join(",");
+        const shape = `find:${table}:${entries.map(([c]) => c).join(",")}:${order}:${options?.limit !== undefined}:${Boolean(options?.lock && dialect.rowLocks)}`;
+        compiled = shaped(dialect, shape, params, build);
+      } else {
+        compiled = build().compile();
+      }
+      const { rows } = await runCompiled(compiled);
       return rows.map((r) => decodeRow(table, r)) as never;
     },
     async count(table, where) {
