@@ -1,5 +1,6 @@
 /** The backend's shared state, built once by `createMika` and passed to every module. */
 import { err, type MikaErr, type MikaStore, type PaymentProvider } from "@mika/types";
+import { type RunResultQueue, runResultQueue } from "./handlers.js";
 import type { CreateMikaOptions, EventHandlers, Logger, NotificationsConfig } from "./types.js";
 import { defaultCreateId, errorMessage } from "./util.js";
 
@@ -22,6 +23,8 @@ export interface Engine {
   rawPayloadRetentionMs: number;
   /** Ops calls to the provider for one checkout are at most this often (status reconciliation). */
   statusCheckIntervalMs: number;
+  /** Results of inline handler runs waiting to be written. */
+  runResults: RunResultQueue;
 }
 
 const consoleLogger: Logger = {
@@ -71,6 +74,7 @@ export function createEngine(options: CreateMikaOptions): Engine {
     },
     rawPayloadRetentionMs: (config.rawPayloadRetentionDays ?? 30) * 24 * 60 * 60 * 1000,
     statusCheckIntervalMs: 5_000,
+    runResults: runResultQueue(),
   };
 }
 

@@ -7,6 +7,7 @@
 import {
   type HandlerRunRow,
   type MikaEvent,
+  type OrderRow,
   reviveEvent,
   type SerializedEvent,
   type StoreTx,
@@ -61,18 +62,21 @@ export function logIntents(engine: Engine, intents: readonly NotificationIntent[
   }
 }
 
+/** The order a run's handler sees: the row the ledger just wrote (inline), or its id to read it by. */
+type OrderHint = OrderRow | string | undefined;
+
 async function execute(
   engine: Engine,
   run: HandlerRunRow,
   event: MikaEvent | undefined,
-  orderId?: string,
+  order: OrderHint,
 ): Promise<void> {
   if (run.handler.startsWith("on:")) {
     const handler = engine.handlers[run.handler.slice(3) as MikaEvent["kind"]] as
       | ((event: MikaEvent, context: HandlerContext) => Promise<void> | void)
       | undefined;
     if (!handler || !event) return;
-    const orderRow = await findOrderFor(engine, event, orderId);
+    const orderRow = typeof order === "object" ? order : await findOrderFor(engine, event, order);
     await handler(event, {
       eventRowId: run.event_row_id,
       attempt: run.attempts + 1,
@@ -106,20 +110,114 @@ async function findOrderFor(engine: Engine, event: MikaEvent, orderId?: string) 
   });
 }
 
-/** Executes runs and writes all their results in one transaction. */
+/** One handler run's outcome, waiting to be written to its `handler_runs` row. */
+export type RunResult = readonly [id: string, patch: Partial<HandlerRunRow>];
+
+/**
+ * Results of inline runs not written yet. They ride along with the next webhook transaction (so a
+ * steady stream of webhooks pays no commit of its own for them) or are flushed by a short timer.
+ * Losing them (a crash before the write) only means maintenance runs those handlers again after
+ * their grace period: the at-least-once contract.
+ */
+export interface RunResultQueue {
+  pending: RunResult[];
+  timer: ReturnType<typeof setTimeout> | undefined;
+  flushing: Promise<void> | undefined;
+}
+
+/** A new, empty queue (one per engine). */
+export function runResultQueue(): RunResultQueue {
+  return { pending: [], timer: undefined, flushing: undefined };
+}
+
+/** How long a result may wait for a webhook transaction to carry it before it gets its own. */
+const RESULT_FLUSH_DELAY_MS = 25;
+
+/** Takes every queued result; the caller writes them ({@link writeRunResults}) or gives them back ({@link requeueRunResults}). */
+export function takeRunResults(engine: Engine): RunResult[] {
+  const queue = engine.runResults;
+  if (queue.pending.length === 0) return queue.pending;
+  const taken = queue.pending;
+  queue.pending = [];
+  return taken;
+}
+
+/** Puts results back after the transaction that was to write them rolled back. */
+export function requeueRunResults(engine: Engine, results: readonly RunResult[]): void {
+  if (results.length === 0) return;
+  engine.runResults.pending.unshift(...results);
+  scheduleFlush(engine);
+}
+
+/** Writes results inside `tx`. Idempotent, so a transaction that is re-run may write them again. */
+export async function writeRunResults(
+  tx: StoreTx,
+  results: readonly RunResult[],
+  now: number,
+): Promise<void> {
+  for (const [id, patch] of results) await tx.update("handler_runs", id, { ...patch, updated_at: now });
+}
+
+function scheduleFlush(engine: Engine): void {
+  const queue = engine.runResults;
+  if (queue.timer !== undefined || queue.pending.length === 0) return;
+  queue.timer = setTimeout(() => {
+    queue.timer = undefined;
+    void flushRunResults(engine);
+  }, RESULT_FLUSH_DELAY_MS);
+}
+
+/**
+ * Writes every queued result now, in one transaction. Read paths that show handler runs, and
+ * maintenance, call it first so they see this process's latest results.
+ */
+export async function flushRunResults(engine: Engine): Promise<void> {
+  const queue = engine.runResults;
+  if (queue.timer !== undefined) {
+    clearTimeout(queue.timer);
+    queue.timer = undefined;
+  }
+  if (queue.flushing) await queue.flushing;
+  const results = takeRunResults(engine);
+  if (results.length === 0) return;
+  const now = engine.now();
+  queue.flushing = engine.store
+    .transaction((tx) => writeRunResults(tx, results, now))
+    .then(
+      () => undefined,
+      (error: unknown) => {
+        // Not lost: handed back and retried; if this process ends first, maintenance re-runs the handlers.
+        engine.logger.warn("could not record handler results yet; will retry", {
+          count: results.length,
+          error: errorMessage(error),
+        });
+        engine.runResults.pending.unshift(...results);
+      },
+    )
+    .finally(() => {
+      queue.flushing = undefined;
+    });
+  await queue.flushing;
+}
+
+/**
+ * Executes runs. Their results are written in one transaction before this returns (`record: "now"`),
+ * or queued for the next webhook transaction (`record: "deferred"`, the inline path after a receive).
+ */
 async function executeAll(
   engine: Engine,
   runs: readonly HandlerRunRow[],
   eventFor: (run: HandlerRunRow) => Promise<MikaEvent | undefined>,
-  orderId?: string,
+  record: "now" | "deferred",
+  order?: OrderHint,
 ): Promise<{ succeeded: number; failed: number }> {
   const report = { succeeded: 0, failed: 0 };
-  const patches: [string, Partial<HandlerRunRow>][] = [];
+  const results: RunResult[] = [];
   for (const run of runs) {
     const attempts = run.attempts + 1;
     try {
-      await execute(engine, run, await eventFor(run), orderId);
-      patches.push([
+      await execute(engine, run, await eventFor(run), order);
+      results.push([
         run.id,
         { status: "succeeded", attempts, last_error: null, next_attempt_at: null, lease_until: null },
       ]);
@@ -131,7 +229,7 @@ async function executeAll(
         attempts,
         error: message,
       });
-      patches.push([
+      results.push([
         run.id,
         {
           status: "failed",
@@ -147,23 +245,28 @@ async function executeAll(
       report.failed++;
     }
   }
-  if (patches.length) {
-    const now = engine.now();
-    await engine.store.transaction(async (tx) => {
-      for (const [id, patch] of patches) await tx.update("handler_runs", id, { ...patch, updated_at: now });
-    });
+  if (results.length === 0) return report;
+  if (record === "deferred") {
+    engine.runResults.pending.push(...results);
+    scheduleFlush(engine);
+    return report;
   }
+  const now = engine.now();
+  await engine.store.transaction((tx) => writeRunResults(tx, results, now));
   return report;
 }
 
-/** Runs freshly recorded runs right after the commit that recorded them (the event is in memory). */
+/**
+ * Runs freshly recorded runs right after the commit that recorded them (the event is in memory). Their
+ * results are queued (see {@link RunResultQueue}), so the webhook's answer does not wait for a second commit.
+ */
 export async function runRecordedRuns(
   engine: Engine,
   runs: readonly HandlerRunRow[],
   event: MikaEvent,
-  orderId?: string,
+  order?: OrderHint,
 ): Promise<void> {
-  await executeAll(engine, runs, async () => event, orderId);
+  await executeAll(engine, runs, async () => event, "deferred", order);
 }
 
 /** Retries due pending and failed runs (maintenance). Safe to run from several processes at once. */
@@ -172,6 +275,7 @@ export async function retryDueRuns(
   limit = 100,
 ): Promise<{ succeeded: number; failed: number }> {
   if (!engine.runHandlers) return { succeeded: 0, failed: 0 };
+  await flushRunResults(engine);
   const claimed = await engine.store.transaction((tx) =>
     tx.claim("handler_runs", {
       where: { status: { in: ["pending", "failed"] }, next_attempt_at: { ne: null } },
@@ -183,11 +287,16 @@ export async function retryDueRuns(
   );
   if (!claimed.length) return { succeeded: 0, failed: 0 };
   const events = new Map<string, MikaEvent | undefined>();
-  return executeAll(engine, claimed, async (run) => {
-    if (!events.has(run.event_row_id)) {
-      const row = await engine.store.transaction((tx) => tx.get("events", run.event_row_id));
-      events.set(run.event_row_id, row?.event ? reviveEvent(row.event as SerializedEvent) : undefined);
-    }
-    return events.get(run.event_row_id);
-  });
+  return executeAll(
+    engine,
+    claimed,
+    async (run) => {
+      if (!events.has(run.event_row_id)) {
+        const row = await engine.store.transaction((tx) => tx.get("events", run.event_row_id));
+        events.set(run.event_row_id, row?.event ? reviveEvent(row.event as SerializedEvent) : undefined);
+      }
+      return events.get(run.event_row_id);
+    },
+    "now",
+  );
 }

@@ -27,7 +27,14 @@ export function awaitingOrder(ref: { checkoutRef?: string | null; paymentRef?: s
 
 /** What applying one event did. */
 export type LedgerOutcome =
-  | { result: "applied"; orderId?: string; createdOrder?: boolean; intents: NotificationIntent[] }
+  | {
+      result: "applied";
+      orderId?: string;
+      /** The order as this event left it (what was written), for handlers that run after the commit. */
+      order?: OrderRow;
+      createdOrder?: boolean;
+      intents: NotificationIntent[];
+    }
   | { result: "ignored"; reason: string }
   | { result: "parked"; reason: string };
 
@@ -69,14 +76,17 @@ const CHANGE_RANK = { created: 0, updated: 1, canceled: 2 } as const;
 
 const applied = (
   intents: NotificationIntent[] = [],
-  orderId?: string,
+  order?: OrderRow,
   createdOrder?: boolean,
-): LedgerOutcome => ({
-  result: "applied",
-  intents,
-  ...(orderId ? { orderId } : {}),
-  ...(createdOrder ? { createdOrder } : {}),
-});
+): LedgerOutcome => {
+  const outcome: LedgerOutcome & { result: "applied" } = { result: "applied", intents };
+  if (order) {
+    outcome.orderId = order.id;
+    outcome.order = order;
+  }
+  if (createdOrder) outcome.createdOrder = true;
+  return outcome;
+};
 
 /** Finds the order an event is about, locked for update. */
 async function findOrder(tx: StoreTx, event: MikaEvent): Promise<OrderRow | undefined> {
@@ -118,9 +128,15 @@ async function saveOrder(
   patch: Partial<OrderRow>,
   now: number,
 ): Promise<OrderRow> {
-  const next = { ...order, ...patch, updated_at: now };
+  // The returned row is exactly what the store now holds: stores skip undefined patch values.
+  const next: Record<string, unknown> = { ...order };
+  for (const key in patch) {
+    const value = patch[key as keyof OrderRow];
+    if (value !== undefined) next[key] = value;
+  }
+  next.updated_at = now;
   await tx.update("orders", order.id, { ...patch, updated_at: now });
-  return next;
+  return next as unknown as OrderRow;
 }
 
 /** Moves an order to `paid` if it is not there or beyond yet. */
@@ -195,7 +211,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         };
         if (!(await tx.insert("orders", row)))
           throw new Error(`order ${row.id} was created concurrently; retry`);
-        return applied(paid ? [{ type: "order.paid", order: toOrder(row) }] : [], row.id, true);
+        return applied(paid ? [{ type: "order.paid", order: toOrder(row) }] : [], row, true);
       }
       const row = order;
       const patch: Partial<OrderRow> = { ...refsPatch(row, event) };
@@ -205,11 +221,10 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
       if (!row.customer_name && event.customer?.name) patch.customer_name = event.customer.name;
       if (paid) {
         const result = await markPaid(tx, row, patch, ctx);
-        return applied(result.intents, row.id);
+        return applied(result.intents, result.order);
       }
       if (row.status === "pending") patch.status = "awaiting_payment";
-      await saveOrder(tx, row, patch, ctx.now);
-      return applied([], row.id);
+      return applied([], await saveOrder(tx, row, patch, ctx.now));
     }
 
     case "checkout.expired": {
@@ -217,11 +232,12 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         return event.checkoutRef
           ? { result: "parked", reason: awaitingOrder(event) }
           : { result: "ignored", reason: "no such checkout" };
+      let next = order;
       if (order.status === "pending" || order.status === "awaiting_payment") {
-        await saveOrder(tx, order, { ...refsPatch(order, event), status: "expired" }, ctx.now);
+        next = await saveOrder(tx, order, { ...refsPatch(order, event), status: "expired" }, ctx.now);
         await releaseReservations(tx, order.id, ctx.now);
       }
-      return applied([], order.id);
+      return applied([], next);
     }
 
     case "payment.succeeded":
@@ -266,7 +282,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         if (order.amount === null) patch.amount = event.amount;
         if (order.currency === null) patch.currency = event.currency;
         const result = await markPaid(tx, order, patch, ctx);
-        return applied(result.intents, order.id);
+        return applied(result.intents, result.order);
       }
       if (event.kind === "payment.failed") {
         let next = order;
@@ -290,11 +306,10 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
               ...(event.reason ? { reason: event.reason } : {}),
             },
           ],
-          order.id,
+          next,
         );
       }
-      await saveOrder(tx, order, patch, ctx.now);
-      return applied([], order.id);
+      return applied([], await saveOrder(tx, order, patch, ctx.now));
     }
 
     case "refund.updated": {
@@ -333,8 +348,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         });
       }
       if (event.status !== "succeeded" || RANK[order.status] < RANK.paid) {
-        await saveOrder(tx, order, refsPatch(order, event), ctx.now);
-        return applied([], order.id);
+        return applied([], await saveOrder(tx, order, refsPatch(order, event), ctx.now));
       }
       const refunded = Math.max(order.refunded_amount, await refundedTotal(tx, order, event));
       const total = order.amount ?? event.amount;
@@ -353,7 +367,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
       );
       return applied(
         grew ? [{ type: "order.refunded", order: toOrder(next), refundedAmount: refunded, full }] : [],
-        order.id,
+        next,
       );
     }
   }
@@ -393,14 +407,15 @@ async function applyDispute(
       updated_at: event.occurredAt.getTime(),
     });
   }
+  let next = order;
   if (
     order &&
     order.livemode === event.livemode &&
     (!existing || existing.updated_at <= event.occurredAt.getTime())
   ) {
-    await saveOrder(tx, order, { dispute_status: event.status }, ctx.now);
+    next = await saveOrder(tx, order, { dispute_status: event.status }, ctx.now);
   }
-  return applied([], order?.id);
+  return applied([], next);
 }
 
 async function applySubscription(
@@ -453,11 +468,12 @@ async function applySubscription(
     row = { ...existing, ...snapshot, order_id: existing.order_id ?? order?.id ?? null };
     await tx.update("subscriptions", existing.id, { ...snapshot, order_id: row.order_id });
   }
+  let next = order;
   if (order && !order.subscription_ref) {
-    await saveOrder(tx, order, { subscription_ref: event.subscriptionRef }, ctx.now);
+    next = await saveOrder(tx, order, { subscription_ref: event.subscriptionRef }, ctx.now);
   }
   return applied(
     [{ type: "subscription.updated", subscription: toSubscription(row), change: event.change }],
-    order?.id,
+    next,
   );
 }

@@ -10,6 +10,7 @@ import {
   type HandlerRunRow,
   type MikaEvent,
   type MikaResult,
+  type OrderRow,
   ok,
   payloadHash,
   reviveEvent,
@@ -18,7 +19,15 @@ import {
   serializeEvent,
 } from "@mika/types";
 import { type Engine, guarded } from "./engine.js";
-import { logIntents, recordRuns, runRecordedRuns } from "./handlers.js";
+import {
+  flushRunResults,
+  logIntents,
+  recordRuns,
+  requeueRunResults,
+  runRecordedRuns,
+  takeRunResults,
+  writeRunResults,
+} from "./handlers.js";
 import { applyEvent, awaitingOrder } from "./ledger.js";
 import {
   type NotificationIntent,
@@ -71,6 +80,8 @@ type ProcessResult =
       intents: NotificationIntent[];
       event?: MikaEvent;
       orderId?: string;
+      /** The order as the event left it. */
+      order?: OrderRow;
       /** Events that were parked waiting for the order this one created: they get another go now. */
       unparked?: string[];
     }
@@ -83,14 +94,16 @@ async function afterCommit(engine: Engine, _provider: string, result: ProcessRes
   if (result.status !== "processed") return;
   logIntents(engine, result.intents);
   if (engine.runHandlers && result.runs.length && result.event) {
-    await runRecordedRuns(engine, result.runs, result.event, result.orderId);
+    await runRecordedRuns(engine, result.runs, result.event, result.order ?? result.orderId);
   }
   for (const id of result.unparked ?? []) await processStored(engine, id);
 }
 
 /**
  * Applies a stored event inside `tx` and records the outcome on its row (and the handler runs it
- * needs). Throws when the ledger throws, so the caller's transaction rolls back.
+ * needs). Throws when the ledger throws, so the caller's transaction rolls back. A row inserted by
+ * this same transaction already says `processed` (the common outcome, written in one go); it is
+ * rewritten only when the outcome differs.
  */
 async function applyAndRecord(
   engine: Engine,
@@ -103,6 +116,8 @@ async function applyAndRecord(
     await tx.update("events", row.id, {
       status: "ignored",
       parked_reason: `${event.livemode ? "live" : "test"}-mode event; this deployment takes ${engine.livemode ? "live" : "test"} payments only`,
+      processed_at: null,
+      next_attempt_at: null,
       updated_at: now,
     });
     return { status: "ignored", ...NOTHING };
@@ -115,6 +130,7 @@ async function applyAndRecord(
       parked_reason: outcome.reason,
       attempts,
       next_attempt_at: now + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
+      processed_at: null,
       updated_at: now,
     });
     return { status: "parked", ...NOTHING };
@@ -125,29 +141,34 @@ async function applyAndRecord(
       parked_reason: outcome.reason,
       next_attempt_at: null,
       last_error: null,
+      processed_at: null,
       updated_at: now,
     });
     return { status: "ignored", ...NOTHING };
   }
-  await tx.update("events", row.id, {
-    status: "processed",
-    processed_at: now,
-    parked_reason: null,
-    next_attempt_at: null,
-    last_error: null,
-    updated_at: now,
-  });
+  if (row.status !== "processed") {
+    await tx.update("events", row.id, {
+      status: "processed",
+      processed_at: now,
+      parked_reason: null,
+      next_attempt_at: null,
+      last_error: null,
+      updated_at: now,
+    });
+  }
   const runs = await recordRuns(engine, tx, row.id, event, outcome.intents);
-  return {
+  const result: Extract<ProcessResult, { runs: unknown }> = {
     status: "processed",
     runs,
     intents: outcome.intents,
     event,
-    ...(outcome.orderId ? { orderId: outcome.orderId } : {}),
-    ...(outcome.createdOrder && outcome.orderId
-      ? { unparked: await parkedFor(tx, row.provider, outcome.orderId) }
-      : {}),
   };
+  if (outcome.orderId) result.orderId = outcome.orderId;
+  if (outcome.order) result.order = outcome.order;
+  if (outcome.createdOrder && outcome.orderId) {
+    result.unparked = await parkedFor(tx, row.provider, outcome.orderId, event.paymentRef);
+  }
+  return result;
 }
 
 /** Marks a stored event failed after a processing error (in its own transaction). */
@@ -168,6 +189,7 @@ async function recordFailure(engine: Engine, row: EventRow, error: unknown): Pro
           ? null
           : now + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
       lease_until: null,
+      processed_at: null,
       updated_at: now,
     };
     if (current) await tx.update("events", row.id, patch);
@@ -199,12 +221,18 @@ async function notifyOps(engine: Engine, intent: NotificationIntent) {
   }
 }
 
-/** Inside the transaction that created an order: the events parked waiting for it (by checkout id or payment ref). */
-async function parkedFor(tx: StoreTx, provider: string, orderId: string): Promise<string[]> {
-  const order = await tx.get("orders", orderId);
-  if (!order) return [];
-  const reasons = [awaitingOrder({ checkoutRef: order.id })];
-  if (order.payment_ref) reasons.push(awaitingOrder({ paymentRef: order.payment_ref }));
+/**
+ * Inside the transaction that created an order: the events parked waiting for it, by its id (Mika's
+ * checkout id) or its payment ref (the order was created from this event, so it carries the event's).
+ */
+async function parkedFor(
+  tx: StoreTx,
+  provider: string,
+  orderId: string,
+  paymentRef: string | undefined,
+): Promise<string[]> {
+  const reasons = [awaitingOrder({ checkoutRef: orderId })];
+  if (paymentRef) reasons.push(awaitingOrder({ paymentRef }));
   const ids: string[] = [];
   for (const reason of reasons) {
     const rows = await tx.find("events", { status: "pending", parked_reason: reason }, { limit: 50 });
@@ -326,6 +354,7 @@ export async function receive(
     };
   }
 
+  const deferred = engine.processing === "deferred";
   const row: EventRow = {
     id: engine.createId("evt"),
     provider: provider.name,
@@ -336,15 +365,17 @@ export async function receive(
     payload_hash: webhook.payloadHash,
     occurred_at: event.occurredAt.getTime(),
     received_at: receivedAt,
-    status: "pending",
+    // Deferred: stored pending, due at once. Inline: written as processed, in the transaction that
+    // applies it; applyAndRecord rewrites it only for another outcome (parked, ignored), and a
+    // processing error rolls the insert back with everything else.
+    status: deferred ? "pending" : "processed",
     attempts: 0,
-    // due at once for deferred processing; an inline row is processed in the transaction that inserts it
-    next_attempt_at: receivedAt,
+    next_attempt_at: deferred ? receivedAt : null,
     last_error: null,
     parked_reason: null,
     event: serializeEvent(event),
     raw: fromUtf8(body),
-    processed_at: null,
+    processed_at: deferred ? null : receivedAt,
     lease_until: null,
     duplicates: 0,
     updated_at: receivedAt,
@@ -352,14 +383,18 @@ export async function receive(
   const answer = (status: ReceiveResult["status"], id = row.id) =>
     ok<ReceiveResult>({ status, id, eventId: row.event_id, kind: row.kind });
 
+  // Results of earlier handler runs ride along with this transaction (see RunResultQueue).
+  const carried = takeRunResults(engine);
   let outcome: ProcessResult | "duplicate" | "accepted";
   try {
     outcome = await engine.store.transaction(async (tx) => {
+      if (carried.length) await writeRunResults(tx, carried, receivedAt);
       if (!(await tx.insert("events", row))) return "duplicate" as const;
-      if (engine.processing === "deferred") return "accepted" as const;
+      if (deferred) return "accepted" as const;
       return applyAndRecord(engine, tx, row, event);
     });
   } catch (error) {
+    requeueRunResults(engine, carried);
     const attempts = await recordFailure(engine, row, error).catch((storeError) => {
       engine.logger.error("could not record the failure either", { error: errorMessage(storeError) });
       return 0;
@@ -514,6 +549,7 @@ export async function list(
 
 /** `mika.webhooks.get`. */
 export async function get(engine: Engine, id: string): Promise<MikaResult<WebhookDetail>> {
+  await flushRunResults(engine);
   const result = await guarded(engine, "Reading a webhook event", () =>
     engine.store.transaction(async (tx) => {
       const row = await tx.get("events", id);

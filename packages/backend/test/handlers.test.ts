@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import type { NotificationIntent } from "../src/index.js";
+import type { HandlerRunRow, MikaStore } from "@mika/types";
+import { describe, expect, it, vi } from "vitest";
+import { memoryStore, type NotificationIntent } from "../src/index.js";
 import { completed, setup } from "./helpers.js";
 
 describe("host handlers", () => {
@@ -59,8 +60,15 @@ describe("host handlers", () => {
   it("a run recorded but never executed (process died after commit) is picked up by maintenance", async () => {
     let calls = 0;
     const { mika, clock, store, deliver } = setup({ on: { "payment.succeeded": async () => void calls++ } });
-    await deliver({ kind: "payment.succeeded", paymentRef: "pi_9", amount: 100, currency: "EUR" }, "msg_h3");
+    const res = await deliver(
+      { kind: "payment.succeeded", paymentRef: "pi_9", amount: 100, currency: "EUR" },
+      "msg_h3",
+    );
     expect(calls).toBe(1);
+    // Reading the event writes this process's queued handler results, so nothing in memory can
+    // overwrite the simulated crash below.
+    const before = await mika.webhooks.get(res.body.data.id);
+    expect(before.ok && before.data.handlers[0]?.status).toBe("succeeded");
     // simulate the crash: mark the run pending again, as if it had never executed
     const [run] = await store.transaction((tx) => tx.find("handler_runs", {}));
     await store.transaction((tx) =>
@@ -177,5 +185,72 @@ describe("notifications", () => {
     const { deliver } = setup({ store, notifications: { handle: (i) => void intents.push(i.type) } });
     await deliver(completed(), "msg_n6");
     expect(intents).toContain("ops.webhook_failed");
+  });
+
+  describe("results of inline runs", () => {
+    /** A memoryStore that counts its transactions. */
+    const countingStore = () => {
+      const inner = memoryStore();
+      const counter = { transactions: 0 };
+      const store: MikaStore = {
+        ...inner,
+        name: inner.name,
+        transaction: (fn) => {
+          counter.transactions++;
+          return inner.transaction(fn);
+        },
+      };
+      return { store, counter };
+    };
+    const runsIn = (rows: HandlerRunRow[]) => rows.map((r) => `${r.handler}:${r.status}:${r.attempts}`);
+
+    it("ride along with the next webhook's transaction: one transaction per receive", async () => {
+      const { store, counter } = countingStore();
+      let calls = 0;
+      const { deliver, rows } = setup({ store, on: { "checkout.completed": async () => void calls++ } });
+      await deliver(completed(), "msg_r1");
+      expect(calls).toBe(1);
+      expect(runsIn(await rows("handler_runs"))).toEqual(["on:checkout.completed:pending:0"]);
+      await deliver(completed({ providerCheckoutId: "cs_2", paymentRef: "pi_2" }), "msg_r2");
+      expect(calls).toBe(2);
+      // two receives, two transactions (plus the two reads of `rows`): the first result was carried
+      expect(counter.transactions).toBe(3);
+      expect(runsIn(await rows("handler_runs")).sort()).toEqual([
+        "on:checkout.completed:pending:0",
+        "on:checkout.completed:succeeded:1",
+      ]);
+    });
+
+    it("are written by a short timer when no webhook follows", async () => {
+      const { deliver, rows } = setup({ on: { "checkout.completed": async () => undefined } });
+      await deliver(completed(), "msg_r3");
+      await vi.waitFor(async () => {
+        expect(runsIn(await rows("handler_runs"))).toEqual(["on:checkout.completed:succeeded:1"]);
+      });
+    });
+
+    it("are kept when the transaction carrying them rolls back, and written later", async () => {
+      let failNext = false;
+      const { deliver, rows, mika } = setup({
+        on: { "checkout.completed": async () => undefined },
+        createId: (prefix) => {
+          if (failNext && prefix === "pay") throw new Error("id service down");
+          return `${prefix}_${Math.random().toString(36).slice(2)}`;
+        },
+      });
+      await deliver(completed(), "msg_r4");
+      failNext = true;
+      // payment.succeeded for the known order inserts a payment row: createId throws inside the tx
+      const failed = await deliver(
+        { kind: "payment.succeeded", paymentRef: "pi_1", amount: 1500, currency: "USD" },
+        "msg_r5",
+      );
+      expect(failed.status).toBe(500);
+      const detail = await mika.webhooks.list({ status: "failed" });
+      expect(detail.ok && detail.data.items).toHaveLength(1);
+      await vi.waitFor(async () => {
+        expect(runsIn(await rows("handler_runs"))).toEqual(["on:checkout.completed:succeeded:1"]);
+      });
+    });
   });
 });

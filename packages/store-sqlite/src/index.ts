@@ -104,6 +104,7 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
   conn.pragma(`busy_timeout = ${Math.min(SYNC_BUSY_MS, Math.max(0, Math.floor(busyTimeoutMs)))}`);
   if (conn.name !== ":memory:" && !conn.memory) conn.pragma("journal_mode = WAL");
   conn.pragma(`synchronous = ${synchronous}`);
+  conn.pragma("temp_store = MEMORY");
 
   const dialect = sqliteDialect();
   const statements = new Map<string, Database.Statement>();

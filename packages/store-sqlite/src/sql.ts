@@ -29,6 +29,7 @@ import {
   type QueryCompiler,
   type SelectQueryBuilder,
   type SqlBool,
+  sql,
 } from "kysely";
 
 /** A loosely typed database: the port's types live in `@mika/types`, the SQL values are encoded. */
@@ -218,6 +219,18 @@ export function whereExpression(
 
 type AnySelect = SelectQueryBuilder<SqlDb, string, SqlRow>;
 
+/**
+ * A row limit as an SQL literal. Bound as a parameter, SQLite treats it as a REAL and a `LIMIT ?` query
+ * costs ~10 µs more per run than `LIMIT 1` (measured with better-sqlite3 12); limits are a handful of
+ * constants, so each gets its own cached statement.
+ */
+function limitLiteral(limit: number) {
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new TypeError(`A row limit must be a non-negative integer, not ${String(limit)}.`);
+  }
+  return sql.lit(limit);
+}
+
 function applyOrder(query: AnySelect, orderBy: FindOptions<Row>["orderBy"]): AnySelect {
   let q = query;
   for (const { column, direction } of orderBy ?? []) {
@@ -288,7 +301,7 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
     async find(table, where, options) {
       const build = () => {
         let q = applyOrder(select(table, where as Row), options?.orderBy as FindOptions<Row>["orderBy"]);
-        if (options?.limit !== undefined) q = q.limit(options.limit);
+        if (options?.limit !== undefined) q = q.limit(limitLiteral(options.limit));
         if (options?.lock && dialect.rowLocks) q = q.forUpdate();
         return q;
       };
@@ -301,9 +314,8 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
         const params: unknown[] = entries.map(([c, v]) =>
           encodeValue(dialect, columnTypeOf(spec, table, c), v),
         );
-        if (options?.limit !== undefined) params.push(options.limit);
         const order = (options?.orderBy ?? []).map((o) => `${String(o.column)} ${o.direction}`).join(",");
-        const shape = `find:${table}:${entries.map(([c]) => c).join(",")}:${order}:${options?.limit !== undefined}:${Boolean(options?.lock && dialect.rowLocks)}`;
+        const shape = `find:${table}:${entries.map(([c]) => c).join(",")}:${order}:${options?.limit ?? ""}:${Boolean(options?.lock && dialect.rowLocks)}`;
         compiled = shaped(dialect, shape, params, build);
       } else {
         compiled = build().compile();
@@ -375,7 +387,7 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
         )
         .orderBy(due, (ob) => ob.asc().nullsFirst())
         .orderBy(spec.primaryKey)
-        .limit(options.limit);
+        .limit(limitLiteral(options.limit));
       if (dialect.rowLocks) q = q.forUpdate().skipLocked();
       const { rows } = await run(q);
       if (rows.length === 0) return [];
