@@ -92,7 +92,10 @@ export function memoryStore(): MemoryStore {
     const s = spec(name);
     indexes.set(
       name,
-      [...s.unique, ...s.indexes].map((columns) => ({ columns, map: new Map<string, Set<string>>() })),
+      [...s.unique, ...s.indexes.map((index) => index.columns)].map((columns) => ({
+        columns,
+        map: new Map<string, Set<string>>(),
+      })),
     );
   }
   const indexKey = (columns: readonly string[], row: Record<string, unknown>) =>

@@ -554,9 +554,10 @@ export async function get(engine: Engine, id: string): Promise<MikaResult<Webhoo
     engine.store.transaction(async (tx) => {
       const row = await tx.get("events", id);
       if (!row) return undefined;
+      // Run ids start with the event row's id (see recordRuns): a primary-key range, no index needed.
       const runs = await tx.find(
         "handler_runs",
-        { event_row_id: id },
+        { id: { gte: `${id}:`, lt: `${id};` }, event_row_id: id },
         { orderBy: [{ column: "id", direction: "asc" }] },
       );
       return { row, runs };

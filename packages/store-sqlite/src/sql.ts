@@ -12,6 +12,7 @@ import {
   type ClaimOptions,
   type ColumnType,
   type FindOptions,
+  type IndexSpec,
   MIKA_SCHEMA,
   type StoreTx,
   type TableName,
@@ -439,7 +440,46 @@ export interface Migration {
   statements(dialect: SqlDialect): CompiledQuery[];
 }
 
-/** DDL for every table of {@link MIKA_SCHEMA}: columns, primary key, NOT NULLs, unique constraints, indexes. */
+/**
+ * The secondary indexes of schema version 1, frozen: migration 1 creates them and migration 2 replaces
+ * them, so a database created at any version ends up with exactly {@link MIKA_SCHEMA}'s indexes.
+ */
+const V1_INDEXES: Readonly<Record<string, readonly (readonly string[])[]>> = {
+  events: [["status", "next_attempt_at"], ["received_at"], ["status", "parked_reason"]],
+  orders: [
+    ["provider", "payment_ref"],
+    ["provider", "subscription_ref"],
+    ["status", "updated_at"],
+  ],
+  subscriptions: [["status"]],
+  payments: [["order_id"]],
+  refunds: [["order_id"]],
+  disputes: [["order_id"]],
+  handler_runs: [["status", "next_attempt_at"], ["event_row_id"]],
+  idempotency: [],
+  stock: [],
+  reservations: [["order_id"], ["status", "expires_at"], ["sellable_id", "status"]],
+  locks: [],
+};
+
+/** The name of an index: `<table>_<columns>_idx`, with `_nn` for a partial (`whereNotNull`) one. */
+export function indexName(table: string, index: IndexSpec): string {
+  return `${table}_${index.columns.join("_")}${index.whereNotNull ? "_nn" : ""}_idx`;
+}
+
+const sameIndex = (a: IndexSpec, b: IndexSpec) =>
+  a.columns.join() === b.columns.join() && (a.whereNotNull ?? "") === (b.whereNotNull ?? "");
+
+function createIndexDdl(dialect: SqlDialect, table: string, index: IndexSpec): CompiledQuery {
+  let create = dialect.db.schema
+    .createIndex(indexName(table, index))
+    .on(table)
+    .columns([...index.columns]);
+  if (index.whereNotNull) create = create.where(sql.ref(index.whereNotNull), "is not", null);
+  return create.compile();
+}
+
+/** Migration 1: every table of {@link MIKA_SCHEMA} (columns, primary key, NOT NULLs, unique constraints) with the version-1 indexes. */
 export function createTablesDdl(dialect: SqlDialect): CompiledQuery[] {
   const out: CompiledQuery[] = [];
   for (const [table, spec] of Object.entries(MIKA_SCHEMA.tables as Record<string, TableSpec>)) {
@@ -455,21 +495,38 @@ export function createTablesDdl(dialect: SqlDialect): CompiledQuery[] {
       create = create.addUniqueConstraint(`${table}_${columns.join("_")}_key`, [...columns] as never[]);
     }
     out.push(create.compile());
-    for (const columns of spec.indexes) {
-      out.push(
-        dialect.db.schema
-          .createIndex(`${table}_${columns.join("_")}_idx`)
-          .on(table)
-          .columns([...columns])
-          .compile(),
-      );
+    for (const columns of V1_INDEXES[table] ?? []) out.push(createIndexDdl(dialect, table, { columns }));
+  }
+  return out;
+}
+
+/**
+ * Migration 2: the version-1 indexes that changed are dropped and {@link MIKA_SCHEMA}'s created.
+ * Partial indexes keep the rows a processed webhook writes out of the indexes that serve due work,
+ * parked events and open checkouts; the handler runs' `event_row_id` index goes (a primary-key range
+ * serves it); orders gain an index on `provider_order_ref` (looked up by events that name only it).
+ */
+export function reindexDdl(dialect: SqlDialect): CompiledQuery[] {
+  const out: CompiledQuery[] = [];
+  for (const [table, spec] of Object.entries(MIKA_SCHEMA.tables as Record<string, TableSpec>)) {
+    const before = (V1_INDEXES[table] ?? []).map((columns) => ({ columns }));
+    for (const index of before) {
+      if (spec.indexes.some((next) => sameIndex(next, index))) continue;
+      out.push(dialect.db.schema.dropIndex(indexName(table, index)).ifExists().compile());
+    }
+    for (const index of spec.indexes) {
+      if (before.some((old) => sameIndex(old, index))) continue;
+      out.push(createIndexDdl(dialect, table, index));
     }
   }
   return out;
 }
 
 /** The migrations, in order. The last one's version is {@link MIKA_SCHEMA}'s. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, statements: createTablesDdl }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, statements: createTablesDdl },
+  { version: 2, statements: reindexDdl },
+];
 
 /**
  * Runs every migration newer than the stored version and records the new version. Call it inside a

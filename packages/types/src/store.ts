@@ -13,6 +13,19 @@
 /** A column's value type. */
 export type ColumnType = "text" | "integer" | "boolean" | "timestamp" | "json";
 
+/**
+ * A secondary index. With `whereNotNull` it is partial: only rows whose `whereNotNull` column is not
+ * null are in it. Each query it serves constrains that column (an equality or a range), so the rows it
+ * leaves out can never match, and writing them touches no index page — the common rows of a webhook
+ * receive (a processed event, a paid order without a subscription) stay out of most indexes.
+ */
+export interface IndexSpec {
+  /** The indexed columns, in order. */
+  readonly columns: readonly string[];
+  /** A column that must be non-null for a row to be in the index. */
+  readonly whereNotNull?: string;
+}
+
 /** One table: its columns, primary key, unique constraints and indexes. */
 export interface TableSpec {
   /** The primary-key column (always `text`). */
@@ -24,7 +37,7 @@ export interface TableSpec {
   /** Unique constraints over one or more columns; `insert` returns false when one conflicts. */
   readonly unique: readonly (readonly string[])[];
   /** Secondary indexes the backend's queries rely on. */
-  readonly indexes: readonly (readonly string[])[];
+  readonly indexes: readonly IndexSpec[];
 }
 
 /** Inbox statuses. `pending`: stored, not applied yet (deferred, or parked until its order exists). */
@@ -166,7 +179,7 @@ export interface DisputeRow {
 
 /** One host handler's run for one event. */
 export interface HandlerRunRow {
-  /** `<event row id>:<handler name>`. */
+  /** `<event row id>:<n>:<handler name>`: an event's runs are the keys that start with its row id. */
   id: string;
   event_row_id: string;
   handler: string;
@@ -236,7 +249,7 @@ export type TableName = keyof TableRows;
 
 /** The schema every store creates. Bump `version` and add a migration when it changes. */
 export const MIKA_SCHEMA = {
-  version: 1,
+  version: 2,
   tables: {
     events: {
       primaryKey: "id",
@@ -277,7 +290,14 @@ export const MIKA_SCHEMA = {
         "updated_at",
       ],
       unique: [["provider", "event_id"]],
-      indexes: [["status", "next_attempt_at"], ["received_at"], ["status", "parked_reason"]],
+      indexes: [
+        // due work (deferred, parked, failed): claimed by next_attempt_at; processed rows have none
+        { columns: ["next_attempt_at"], whereNotNull: "next_attempt_at" },
+        // raw-payload retention
+        { columns: ["received_at"] },
+        // events parked until their order appears (and the reason an event was ignored)
+        { columns: ["parked_reason"], whereNotNull: "parked_reason" },
+      ],
     },
     orders: {
       primaryKey: "id",
@@ -313,9 +333,11 @@ export const MIKA_SCHEMA = {
       required: ["provider", "status", "mode", "livemode", "refunded_amount", "created_at", "updated_at"],
       unique: [["provider", "provider_checkout_id"]],
       indexes: [
-        ["provider", "payment_ref"],
-        ["provider", "subscription_ref"],
-        ["status", "updated_at"],
+        { columns: ["provider", "payment_ref"], whereNotNull: "payment_ref" },
+        { columns: ["provider", "subscription_ref"], whereNotNull: "subscription_ref" },
+        { columns: ["provider", "provider_order_ref"], whereNotNull: "provider_order_ref" },
+        // checkouts Mika started (they expire), by state: maintenance finds the stale ones
+        { columns: ["status", "expires_at"], whereNotNull: "expires_at" },
       ],
     },
     subscriptions: {
@@ -348,7 +370,7 @@ export const MIKA_SCHEMA = {
         "updated_at",
       ],
       unique: [["provider", "subscription_ref"]],
-      indexes: [["status"]],
+      indexes: [{ columns: ["status"] }],
     },
     payments: {
       primaryKey: "id",
@@ -368,7 +390,7 @@ export const MIKA_SCHEMA = {
       },
       required: ["provider", "event_id", "status", "occurred_at"],
       unique: [["provider", "event_id"]],
-      indexes: [["order_id"]],
+      indexes: [{ columns: ["order_id"] }],
     },
     refunds: {
       primaryKey: "id",
@@ -385,7 +407,7 @@ export const MIKA_SCHEMA = {
       },
       required: ["provider", "refund_ref", "status", "refunded_amount", "updated_at"],
       unique: [["provider", "refund_ref"]],
-      indexes: [["order_id"]],
+      indexes: [{ columns: ["order_id"] }],
     },
     disputes: {
       primaryKey: "id",
@@ -402,7 +424,7 @@ export const MIKA_SCHEMA = {
       },
       required: ["provider", "dispute_ref", "status", "amount", "currency", "updated_at"],
       unique: [["provider", "dispute_ref"]],
-      indexes: [["order_id"]],
+      indexes: [{ columns: ["order_id"] }],
     },
     handler_runs: {
       primaryKey: "id",
@@ -420,7 +442,9 @@ export const MIKA_SCHEMA = {
       },
       required: ["event_row_id", "handler", "status", "attempts", "updated_at"],
       unique: [],
-      indexes: [["status", "next_attempt_at"], ["event_row_id"]],
+      // A run's id starts with its event row's id (`<event row id>:<n>:<handler>`), so an event's runs
+      // are a primary-key range and need no index of their own.
+      indexes: [{ columns: ["next_attempt_at"], whereNotNull: "next_attempt_at" }],
     },
     idempotency: {
       primaryKey: "id",
@@ -456,7 +480,11 @@ export const MIKA_SCHEMA = {
       },
       required: ["order_id", "sellable_id", "quantity", "status", "expires_at", "updated_at"],
       unique: [],
-      indexes: [["order_id"], ["status", "expires_at"], ["sellable_id", "status"]],
+      indexes: [
+        { columns: ["order_id"] },
+        { columns: ["status", "expires_at"] },
+        { columns: ["sellable_id", "status"] },
+      ],
     },
     locks: {
       primaryKey: "id",

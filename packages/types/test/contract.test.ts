@@ -10,6 +10,7 @@ import {
   fromBase64,
   fromHex,
   hmacKeyring,
+  type IndexSpec,
   isErrorCode,
   MIKA_SCHEMA,
   nativeCryptoAvailable,
@@ -176,7 +177,11 @@ describe("store schema", () => {
     for (const [name, spec] of Object.entries(MIKA_SCHEMA.tables)) {
       const columns = Object.keys(spec.columns);
       expect(columns, name).toContain(spec.primaryKey);
-      for (const c of [...spec.required, ...spec.unique.flat(), ...spec.indexes.flat()]) {
+      const indexed = spec.indexes.flatMap((index: IndexSpec) => [
+        ...index.columns,
+        ...(index.whereNotNull ? [index.whereNotNull] : []),
+      ]);
+      for (const c of [...spec.required, ...spec.unique.flat(), ...indexed]) {
         expect(columns, `${name}.${c}`).toContain(c);
       }
     }
