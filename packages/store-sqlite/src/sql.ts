@@ -150,8 +150,51 @@ export function encodeRow(dialect: SqlDialect, table: string, row: Row): Row {
 export function decodeRow(table: string, row: SqlRow): Row {
   const spec = tableSpec(table);
   const out: Row = {};
-  for (const [column, type] of Object.entries(spec.columns)) out[column] = decodeValue(type, row[column]);
+  for (const column in spec.columns) out[column] = decodeValue(spec.columns[column]!, row[column]);
   return out;
+}
+
+/**
+ * A table's columns in schema order with their types, and the SQL of its fixed-shape statements,
+ * built once per dialect: the hot path (a webhook's inserts and updates) then encodes a row with one
+ * loop and reuses the SQL text.
+ */
+interface TableCodec {
+  readonly table: string;
+  readonly primaryKey: string;
+  readonly columns: readonly string[];
+  readonly types: readonly ColumnType[];
+  readonly typeOf: ReadonlyMap<string, ColumnType>;
+  /** `INSERT … (every column) VALUES (…) ON CONFLICT DO NOTHING`. */
+  insertSql: string | undefined;
+  /** `UPDATE … SET <columns> WHERE pk = ?`, by the patched columns joined with commas. */
+  readonly updateSql: Map<string, string>;
+}
+
+const codecs = new WeakMap<SqlDialect, Map<string, TableCodec>>();
+
+function codecOf(dialect: SqlDialect, table: string): TableCodec {
+  let byTable = codecs.get(dialect);
+  if (!byTable) {
+    byTable = new Map();
+    codecs.set(dialect, byTable);
+  }
+  let codec = byTable.get(table);
+  if (!codec) {
+    const spec = tableSpec(table);
+    const columns = Object.keys(spec.columns);
+    codec = {
+      table,
+      primaryKey: spec.primaryKey,
+      columns,
+      types: columns.map((c) => spec.columns[c]!),
+      typeOf: new Map(columns.map((c) => [c, spec.columns[c]!])),
+      insertSql: undefined,
+      updateSql: new Map(),
+    };
+    byTable.set(table, codec);
+  }
+  return codec;
 }
 
 const OPERATORS = ["in", "ne", "lt", "lte", "gt", "gte"] as const;
@@ -258,13 +301,18 @@ function shaped(
   const cache = shapes.get(dialect) ?? new Map<string, string | null>();
   shapes.set(dialect, cache);
   const sqlText = cache.get(shape);
-  if (sqlText) return { sql: sqlText, parameters, query: undefined as never, queryId: undefined as never };
+  if (sqlText) return raw(sqlText, parameters);
   const compiled = build().compile();
   const same =
     compiled.parameters.length === parameters.length &&
     compiled.parameters.every((p, i) => p === parameters[i]);
   if (sqlText === undefined) cache.set(shape, same ? compiled.sql : null);
   return compiled;
+}
+
+/** A compiled query from SQL text and its parameters. */
+function raw(sqlText: string, parameters: readonly unknown[]): CompiledQuery {
+  return { sql: sqlText, parameters, query: undefined as never, queryId: undefined as never };
 }
 
 /** A transaction's table API over a dialect and an executor; `finish()` makes later calls throw. */
@@ -333,38 +381,63 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
       return Number(rows[0]?.n ?? 0);
     },
     async insert(table, row) {
-      const values = encodeRow(dialect, table, row as unknown as Row);
-      const compiled = shaped(
-        dialect,
-        `insert:${table}:${Object.keys(values).join(",")}`,
-        Object.values(values),
-        () =>
-          db
-            .insertInto(table as string)
-            .values(values)
-            .onConflict((oc) => oc.doNothing()),
-      );
-      const { affected } = await runCompiled(compiled);
+      // Every column, in schema order (undefined → NULL, as an omitted column would be): one SQL text per table.
+      const codec = codecOf(dialect, table);
+      const source = row as unknown as Row;
+      const params = new Array<unknown>(codec.columns.length);
+      for (let i = 0; i < params.length; i++) {
+        params[i] = encodeValue(dialect, codec.types[i]!, source[codec.columns[i]!]);
+      }
+      if (codec.insertSql === undefined) {
+        const values: Row = {};
+        for (const [i, column] of codec.columns.entries()) values[column] = params[i];
+        const compiled = db
+          .insertInto(table as string)
+          .values(values)
+          .onConflict((oc) => oc.doNothing())
+          .compile();
+        if (compiled.parameters.length !== params.length) {
+          throw new Error(`Could not compile the insert into ${table}: unexpected parameters.`);
+        }
+        codec.insertSql = compiled.sql;
+      }
+      const { affected } = await runCompiled(raw(codec.insertSql, params));
       return affected > 0;
     },
     async update(table, key, patch) {
-      const values = encodeRow(dialect, table, patch as Row);
-      const pk = tableSpec(table).primaryKey;
-      if (Object.keys(values).length === 0) {
-        const { rows } = await run(select(table, byKey(table, key)).clearSelect().select(pk));
+      const codec = codecOf(dialect, table);
+      const columns: string[] = [];
+      const params: unknown[] = [];
+      for (const column in patch as Row) {
+        const value = (patch as Row)[column];
+        if (value === undefined) continue;
+        const type = codec.typeOf.get(column);
+        if (!type) throw new TypeError(`Table "${table}" has no column "${column}".`);
+        columns.push(column);
+        params.push(encodeValue(dialect, type, value));
+      }
+      if (columns.length === 0) {
+        const { rows } = await run(select(table, byKey(table, key)).clearSelect().select(codec.primaryKey));
         return rows.length > 0;
       }
-      const compiled = shaped(
-        dialect,
-        `update:${table}:${Object.keys(values).join(",")}`,
-        [...Object.values(values), key],
-        () =>
-          db
-            .updateTable(table as string)
-            .set(values)
-            .where(pk, "=", key),
-      );
-      const { affected } = await runCompiled(compiled);
+      params.push(key);
+      const shape = columns.join(",");
+      let text = codec.updateSql.get(shape);
+      if (text === undefined) {
+        const values: Row = {};
+        for (const [i, column] of columns.entries()) values[column] = params[i];
+        const compiled = db
+          .updateTable(table as string)
+          .set(values)
+          .where(codec.primaryKey, "=", key)
+          .compile();
+        if (compiled.parameters.length !== params.length) {
+          throw new Error(`Could not compile the update of ${table}: unexpected parameters.`);
+        }
+        text = compiled.sql;
+        codec.updateSql.set(shape, text);
+      }
+      const { affected } = await runCompiled(raw(text, params));
       return affected > 0;
     },
     async delete(table, key) {
