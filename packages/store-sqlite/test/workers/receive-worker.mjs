@@ -47,7 +47,9 @@ const provider = standardWebhooksProvider({
     providerCheckoutId: webhook.payload.data.id,
   }),
 });
-const mika = createMika({ providers: [provider], store });
+// Only errors reach the test log: the default logger prints a line per paid order (its notification).
+const logger = { info() {}, warn() {}, error: (message, fields) => console.error(message, fields ?? "") };
+const mika = createMika({ providers: [provider], store, config: { logger } });
 
 process.on("message", async (message) => {
   if (message.type === "maintenance") {
