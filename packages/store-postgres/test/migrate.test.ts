@@ -19,7 +19,7 @@ describe("postgresStore migrations", () => {
     const event = sampleRow("events", 1, { id: "evt-1", provider: "p", event_id: "e-1" });
     const insert = dialect.db
       .insertInto("events")
-      .values(encodeRow(dialect, "events", event))
+      .values(encodeRow(dialect, "events", { ...event }))
       .compile();
     await admin.query(insert.sql, insert.parameters as unknown[]);
     const store = postgresStore({ connectionString: POSTGRES_URL, schema });
