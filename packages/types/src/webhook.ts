@@ -420,6 +420,7 @@ export function hmacKeyring(
     ? raw.map((key) => (typeof lib.createSecretKey === "function" ? lib.createSecretKey(key) : key))
     : undefined;
   let keys: Promise<CryptoKey[]> | undefined;
+  let loaded: CryptoKey[] | undefined; // once imported: used without an await per message
   const load = () => {
     keys ??= Promise.all(
       raw.map((key) =>
@@ -427,7 +428,10 @@ export function hmacKeyring(
           "sign",
         ]),
       ),
-    );
+    ).then((imported) => {
+      loaded = imported;
+      return imported;
+    });
     return keys;
   };
   const nativeHmac = (
@@ -447,9 +451,12 @@ export function hmacKeyring(
         : message.length === 1
           ? partBytes(message[0]!)
           : concatBytes(...message.map(partBytes));
-    const loaded = await load();
+    const ready = loaded ?? (await load());
+    if (ready.length === 1) {
+      return [new Uint8Array(await subtle().sign("HMAC", ready[0]!, bytes as Uint8Array<ArrayBuffer>))];
+    }
     const signed = await Promise.all(
-      loaded.map((key) => subtle().sign("HMAC", key, bytes as Uint8Array<ArrayBuffer>)),
+      ready.map((key) => subtle().sign("HMAC", key, bytes as Uint8Array<ArrayBuffer>)),
     );
     return signed.map((mac) => new Uint8Array(mac));
   };
