@@ -591,5 +591,97 @@ export function parseJsonObject(
   return { ok: true, value: value as Record<string, unknown> };
 }
 
+/** The value of `length` decimal digits of `text` from `at`, or -1 when one of them is not a digit. */
+function digitsAt(text: string, at: number, length: number): number {
+  let value = 0;
+  for (let i = at; i < at + length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/**
+ * Reads an RFC 3339 timestamp, exactly `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, as epoch
+ * milliseconds, digit by digit (no RegExp, no `Date` string parsing: providers' timestamps are read on
+ * every delivery). The fraction may have any number of digits and is cut to milliseconds, as V8 does;
+ * field ranges are those of the ECMAScript date-time string format (month 1–12, day 1–31 rolling over
+ * into the next month as `Date` does, hour 0–24 with 24 only for 24:00:00.000, offsets up to ±23:59).
+ * For every string it accepts the result equals `new Date(text).getTime()`. Returns `undefined` for
+ * anything else, and for years before 100 (which `Date.UTC` would read as 19xx): callers that want
+ * `Date`'s full leniency fall back to it.
+ */
+export function parseRfc3339(value: string): number | undefined {
+  if (value.length < 20) return undefined;
+  const year = digitsAt(value, 0, 4);
+  const month = digitsAt(value, 5, 2);
+  const day = digitsAt(value, 8, 2);
+  const hour = digitsAt(value, 11, 2);
+  const minute = digitsAt(value, 14, 2);
+  const second = digitsAt(value, 17, 2);
+  if (
+    value.charCodeAt(4) !== 45 || // -
+    value.charCodeAt(7) !== 45 ||
+    value.charCodeAt(10) !== 84 || // T
+    value.charCodeAt(13) !== 58 || // :
+    value.charCodeAt(16) !== 58 ||
+    year < 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > 31 ||
+    hour < 0 ||
+    hour > 24 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 59
+  ) {
+    return undefined;
+  }
+  let at = 19;
+  let millis = 0;
+  if (value.charCodeAt(at) === 46) {
+    // "." then at least one digit; only the first three count.
+    const first = ++at;
+    while (at < value.length) {
+      const digit = value.charCodeAt(at) - 48;
+      if (digit < 0 || digit > 9) break;
+      if (at - first < 3) millis = millis * 10 + digit;
+      at++;
+    }
+    const kept = at - first;
+    if (kept === 0) return undefined;
+    for (let n = kept; n < 3; n++) millis *= 10;
+  }
+  let offsetMinutes = 0;
+  const zone = value.charCodeAt(at);
+  if (zone === 90 /* Z */) {
+    if (at + 1 !== value.length) return undefined;
+  } else if (zone === 43 /* + */ || zone === 45 /* - */) {
+    const offsetHours = digitsAt(value, at + 1, 2);
+    const offsetMins = digitsAt(value, at + 4, 2);
+    if (
+      at + 6 !== value.length ||
+      value.charCodeAt(at + 3) !== 58 ||
+      offsetHours < 0 ||
+      offsetHours > 23 ||
+      offsetMins < 0 ||
+      offsetMins > 59
+    ) {
+      return undefined;
+    }
+    offsetMinutes = (zone === 43 ? 1 : -1) * (offsetHours * 60 + offsetMins);
+  } else {
+    return undefined;
+  }
+  if (hour === 24 && (minute !== 0 || second !== 0 || millis !== 0)) return undefined;
+  // Date.UTC reads years 0–99 as 1900–1999.
+  if (year < 100) return undefined;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 /** Largest signature header adapters look at; longer ones are rejected without parsing. */
 export const MAX_SIGNATURE_HEADER_LENGTH = 8192;

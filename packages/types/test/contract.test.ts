@@ -16,6 +16,7 @@ import {
   nativeCryptoAvailable,
   normalizeSecrets,
   ok,
+  parseRfc3339,
   payloadHash,
   rawBodyBytes,
   reviveEvent,
@@ -311,6 +312,51 @@ describe("verifiedWebhook: the payload hash, lazy on native crypto and eager on 
     expect(checkTimestamp(1_000_000 + 301, 1_000_000_000, 300)?.error.message).toMatch(/future/);
     expect(checkTimestamp(1_000_000, 1_000_000_000, 300)).toBeUndefined();
     expect(checkTimestamp(1_000_000, Number.NaN, 300)?.error.code).toBe("TIMESTAMP_OUT_OF_TOLERANCE");
+  });
+});
+
+describe("parseRfc3339", () => {
+  it("reads RFC 3339 as Date does, cutting the fraction to milliseconds", () => {
+    expect(parseRfc3339("2023-01-17T12:43:51.000000Z")).toBe(Date.UTC(2023, 0, 17, 12, 43, 51));
+    expect(parseRfc3339("2024-04-12T10:18:49.798065409Z")).toBe(Date.UTC(2024, 3, 12, 10, 18, 49, 798));
+    expect(parseRfc3339("2024-04-12T10:18:49-05:30")).toBe(Date.UTC(2024, 3, 12, 15, 48, 49));
+    expect(parseRfc3339("1969-12-31T23:59:59.999Z")).toBe(-1);
+    for (const declined of ["2024-04-12 10:18:49Z", "2024-04-12T10:18:49", "0070-01-01T00:00:00Z", "x"]) {
+      expect(parseRfc3339(declined), declined).toBeUndefined();
+    }
+  });
+
+  it("equals new Date(text).getTime() on every string it accepts (generated and corrupted timestamps)", () => {
+    let seed = 0x1b873593; // fixed seed: the same inputs on every run
+    const random = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    const pad = (n: number, width: number) => String(n).padStart(width, "0");
+    const alphabet = "0123456789-:.TZ+ z";
+    let accepted = 0;
+    for (let i = 0; i < 5000; i++) {
+      let value =
+        `${pad(Math.floor(random() * 10_000), 4)}-${pad(Math.floor(random() * 14), 2)}-${pad(Math.floor(random() * 33), 2)}` +
+        `T${pad(Math.floor(random() * 26), 2)}:${pad(Math.floor(random() * 61), 2)}:${pad(Math.floor(random() * 61), 2)}`;
+      if (random() < 0.6)
+        value += `.${String(Math.floor(random() * 1e9)).slice(0, 1 + Math.floor(random() * 9))}`;
+      value +=
+        random() < 0.6
+          ? "Z"
+          : `${random() < 0.5 ? "+" : "-"}${pad(Math.floor(random() * 26), 2)}:${pad(Math.floor(random() * 61), 2)}`;
+      if (random() < 0.3) {
+        const at = Math.floor(random() * value.length);
+        value = value.slice(0, at) + alphabet[Math.floor(random() * alphabet.length)] + value.slice(at + 1);
+      }
+      const ms = parseRfc3339(value);
+      if (ms === undefined) continue;
+      accepted++;
+      expect(ms, value).toBe(new Date(value).getTime());
+    }
+    expect(accepted).toBeGreaterThan(1000);
   });
 });
 
