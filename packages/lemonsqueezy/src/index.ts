@@ -1,12 +1,13 @@
 /**
  * `@mika/lemonsqueezy`: the Lemon Squeezy adapter for Mika. Byte-exact `X-Signature` verification
- * with Web Crypto, a derived event id (Lemon Squeezy sends none), normalized events, and the Lemon
+ * (native `node:crypto` where available, Web Crypto on edge runtimes), a derived event id (Lemon Squeezy sends none), normalized events, and the Lemon
  * Squeezy API through `@lemonsqueezy/lemonsqueezy.js`.
  *
  * @packageDocumentation
  */
 import {
   type Capability,
+  type CryptoBackend,
   createProviderName,
   hmacKeyring,
   normalizeSecrets,
@@ -37,6 +38,12 @@ export interface LemonSqueezyProviderOptions {
   pauseMode?: "void" | "free";
   /** The clock used to tell whether a retrieved checkout has expired. Defaults to the real clock. */
   now?: () => Date;
+  /**
+   * Which crypto verifies webhooks and derives event ids. `"auto"` (the default): native `node:crypto`
+   * where the runtime offers it synchronously (Node, Bun, Deno), else Web Crypto. `"web"`: Web Crypto
+   * only, exactly as on an edge runtime; for tests and benchmarks of that path.
+   */
+  cryptoBackend?: CryptoBackend;
 }
 
 /**
@@ -60,7 +67,8 @@ export function lemonSqueezyProvider(options: LemonSqueezyProviderOptions): Paym
     // Lemon Squeezy API keys are JWTs; a signing secret is a short string you chose.
     apiKeyPrefixes: ["eyJ"],
   });
-  const keyring = hmacKeyring(secrets);
+  const backend = options.cryptoBackend ?? "auto";
+  const verifyContext = { name, keyring: hmacKeyring(secrets, { backend }), secretProblem: problem, backend };
   const storeId = options.storeId === undefined ? undefined : String(options.storeId);
   const capabilities = new Set<Capability>([
     "subscriptions",
@@ -81,7 +89,7 @@ export function lemonSqueezyProvider(options: LemonSqueezyProviderOptions): Paym
   return {
     name,
     capabilities,
-    verifyWebhook: (input) => verifyLemonSqueezyWebhook(input, { name, keyring, secretProblem: problem }),
+    verifyWebhook: (input) => verifyLemonSqueezyWebhook(input, verifyContext),
     parseWebhookEvent: parseLemonSqueezyEvent,
     checkout: api.checkout,
     refunds: api.refunds,

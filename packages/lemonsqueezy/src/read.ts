@@ -2,6 +2,7 @@
  * Defensive readers for Lemon Squeezy JSON (webhook bodies and API documents). Every reader returns
  * `undefined` for a value of the wrong shape, so mapping code never throws on odd payloads.
  */
+import { parseRfc3339 } from "@mika/types";
 
 /** A plain JSON object, or `undefined`. */
 export function obj(value: unknown): Record<string, unknown> | undefined {
@@ -26,9 +27,15 @@ export function int(value: unknown): number | undefined {
   return typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
 }
 
-/** An ISO 8601 date, or `undefined` when absent or unparseable. */
+/**
+ * An ISO 8601 date, or `undefined` when absent or unparseable. Lemon Squeezy's own RFC 3339 form
+ * ("2023-01-17T12:43:51.000000Z") is read digit by digit ({@link parseRfc3339}, same result as `Date`);
+ * anything else goes through `new Date(value)` as before.
+ */
 export function date(value: unknown): Date | undefined {
   if (typeof value !== "string" || value.length === 0) return undefined;
+  const ms = parseRfc3339(value);
+  if (ms !== undefined) return new Date(ms);
   const parsed = new Date(value);
   return Number.isNaN(parsed.getTime()) ? undefined : parsed;
 }

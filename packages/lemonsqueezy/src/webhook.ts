@@ -6,23 +6,25 @@
  * body (see {@link lemonSqueezyEventId}).
  */
 import {
+  type CryptoBackend,
   checkRawBody,
-  fromHex,
   type HmacKeyring,
-  MAX_SIGNATURE_HEADER_LENGTH,
+  isHex,
   type ProviderName,
   parseJsonObject,
-  payloadHash,
   sha256,
+  sha256HexSync,
+  startPayloadHash,
   toHex,
   type VerifyResult,
+  verifiedWebhook,
   type WebhookInput,
   webhookFailure,
 } from "@mika/types";
 import { date, idOf, obj, str } from "./read.js";
 
-/** The HMAC-SHA256 output length in bytes. */
-const MAC_BYTES = 32;
+/** The HMAC-SHA256 output length in hex characters. */
+const MAC_HEX_LENGTH = 64;
 
 /**
  * Attribute fields that make up the "version" of the resource in the derived event id. A redelivery
@@ -42,8 +44,9 @@ const VERSION_FIELDS = [
   "pause",
 ] as const;
 
-async function sha256Hex(text: string): Promise<string> {
-  return toHex(await sha256(text));
+/** Hex sha256: synchronous on native `node:crypto`, Web Crypto (a promise) otherwise. */
+function sha256Hex(text: string, backend?: CryptoBackend): string | Promise<string> {
+  return sha256HexSync(text, { backend }) ?? sha256(text, { backend }).then(toHex);
 }
 
 /** The material the derived event id hashes, or `undefined` when the body names no resource. */
@@ -85,10 +88,19 @@ export async function lemonSqueezyEventId(payload: Record<string, unknown>): Pro
   return material === undefined ? undefined : `ls_${await sha256Hex(material)}`;
 }
 
+/** What {@link verifyLemonSqueezyWebhook} needs from the provider instance. */
+export interface VerifyContext {
+  name: ProviderName;
+  keyring: HmacKeyring;
+  secretProblem: string | undefined;
+  /** Which crypto verifies (see `LemonSqueezyProviderOptions.cryptoBackend`). */
+  backend: CryptoBackend;
+}
+
 /** Verifies one delivery; never throws. */
 export async function verifyLemonSqueezyWebhook(
   input: WebhookInput,
-  context: { name: ProviderName; keyring: HmacKeyring; secretProblem: string | undefined },
+  context: VerifyContext,
 ): Promise<VerifyResult> {
   try {
     const body = checkRawBody(input?.rawBody);
@@ -101,19 +113,20 @@ export async function verifyLemonSqueezyWebhook(
         "The X-Signature header is missing: is this request from Lemon Squeezy, and does your proxy forward it?",
       );
     }
-    const value = header.trim();
-    const candidate = value.length <= MAX_SIGNATURE_HEADER_LENGTH ? fromHex(value) : undefined;
-    if (!candidate || candidate.length !== MAC_BYTES) {
+    const candidate = header.trim();
+    if (!isHex(candidate, MAC_HEX_LENGTH)) {
       return webhookFailure(
         "SIGNATURE_INVALID",
         "The X-Signature header is not a hex HMAC-SHA256 (64 hex characters): the request was not signed by Lemon Squeezy.",
       );
     }
-    // The payload hash is over the raw bytes (no parsing), so it runs alongside the HMAC: in Node each
-    // Web Crypto call is a thread-pool round trip, and overlapping them halves the latency.
-    const hashing = payloadHash(body.raw);
-    hashing.catch(() => undefined); // awaited below only when the signature holds
-    if (!(await context.keyring.verify(body.raw, [candidate]))) {
+    // Web Crypto only: the payload hash starts now and runs alongside the HMAC. With native crypto it is
+    // computed on first read of `payloadHash` instead (see verifiedWebhook in @mika/types).
+    const { backend } = context;
+    const pendingHash = startPayloadHash(body.raw, { backend });
+    // Native crypto answers synchronously: no await on that path.
+    const check = context.keyring.verifyHex(body.raw, [candidate]);
+    if (!(typeof check === "boolean" ? check : await check)) {
       return webhookFailure(
         "SIGNATURE_INVALID",
         "X-Signature matches none of the configured signing secrets: check webhookSecret against the webhook's signing secret in Lemon Squeezy, and pass the body exactly as received (Lemon Squeezy escapes / as \\/, so re-serialized JSON never verifies).",
@@ -122,26 +135,33 @@ export async function verifyLemonSqueezyWebhook(
     const json = parseJsonObject(body.raw);
     if (!json.ok) return json;
     const payload = json.value;
+    const meta = obj(payload.meta);
+    const attributes = obj(obj(payload.data)?.attributes);
     const material = eventIdMaterial(payload);
-    const [hash, idHex] = await Promise.all([
-      hashing,
-      material === undefined ? undefined : sha256Hex(material),
-    ]);
-    const attributes = obj(obj(payload.data)?.attributes) ?? {};
-    const testMode = attributes.test_mode ?? obj(payload.meta)?.test_mode;
-    const occurredAt = date(attributes.updated_at) ?? date(attributes.created_at);
-    return {
-      ok: true,
-      webhook: {
+    let hash = pendingHash && (await pendingHash);
+    let eventId: string;
+    if (material !== undefined) {
+      const idHex = sha256Hex(material, backend);
+      eventId = `ls_${typeof idHex === "string" ? idHex : await idHex}`;
+    } else {
+      // No resource to name: the id is the body's own hash, which is then known here already.
+      hash ??= `sha256:${sha256HexSync(body.raw, { backend }) as string}`;
+      eventId = `ls_body_${hash.slice("sha256:".length)}`;
+    }
+    const testMode = attributes?.test_mode ?? meta?.test_mode;
+    const webhook = verifiedWebhook(
+      {
         provider: context.name,
-        payloadHash: hash,
-        eventId: idHex === undefined ? `ls_body_${hash.slice("sha256:".length)}` : `ls_${idHex}`,
-        eventType: str(obj(payload.meta)?.event_name) ?? "unknown",
-        ...(occurredAt ? { occurredAt } : {}),
-        ...(typeof testMode === "boolean" ? { livemode: !testMode } : {}),
+        eventId,
+        eventType: str(meta?.event_name) ?? "unknown",
+        occurredAt: date(attributes?.updated_at) ?? date(attributes?.created_at),
+        livemode: typeof testMode === "boolean" ? !testMode : undefined,
         payload,
       },
-    };
+      body.raw,
+      hash,
+    );
+    return { ok: true, webhook };
   } catch (error) {
     // Defensive: nothing above should throw, but verifyWebhook must always return a result.
     return webhookFailure(

@@ -1,12 +1,14 @@
 /**
- * `@mika/paddle`: the Paddle Billing adapter for Mika. Webhooks are verified with Web Crypto (every
- * `h1` against every secret, constant time, tolerance both ways) and mapped from the raw JSON; the API
+ * `@mika/paddle`: the Paddle Billing adapter for Mika. Webhooks are verified with native `node:crypto`
+ * where available and Web Crypto on edge runtimes (every `h1` against every secret, constant time,
+ * tolerance both ways) and mapped from the raw JSON; the API
  * methods go through the official `@paddle/paddle-node-sdk`.
  *
  * @packageDocumentation
  */
 import {
   type Capability,
+  type CryptoBackend,
   createProviderName,
   hmacKeyring,
   normalizeSecrets,
@@ -58,6 +60,12 @@ export interface PaddleProviderOptions {
   taxCategory?: PaddleTaxCategory;
   /** The reason Paddle records on refunds when the caller gives none. Default `"Refund requested"`. */
   refundReason?: string;
+  /**
+   * Which crypto verifies webhooks. `"auto"` (the default): native `node:crypto` where the runtime
+   * offers it synchronously (Node, Bun, Deno), else Web Crypto. `"web"`: Web Crypto only, exactly as on
+   * an edge runtime; for tests and benchmarks of that path.
+   */
+  cryptoBackend?: CryptoBackend;
 }
 
 /**
@@ -78,7 +86,15 @@ export function paddleProvider(options: PaddleProviderOptions): PaymentProvider 
     expectedPrefix: "pdl_ntfset_",
     apiKeyPrefixes: ["pdl_live_apikey_", "pdl_sdbx_apikey_"],
   });
-  const ctx = { name, keyring: hmacKeyring(secrets), secretProblem: problem, toleranceSeconds, livemode };
+  const backend = options.cryptoBackend ?? "auto";
+  const ctx = {
+    name,
+    keyring: hmacKeyring(secrets, { backend }),
+    secretProblem: problem,
+    toleranceSeconds,
+    livemode,
+    backend,
+  };
 
   const capabilities = new Set<Capability>(["webhook.timestamp"]);
   const provider: PaymentProvider = {

@@ -55,13 +55,6 @@ const DISPUTE_STATUS: Record<string, DisputeUpdatedEvent["status"]> = {
   chargeback_warning_reverse: "won",
 };
 
-/** Drops `undefined` members so events compare and serialize cleanly. */
-function compact<T extends object>(value: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = v;
-  return out as T;
-}
-
 /** Mika's checkout id from a Paddle entity's `custom_data`. */
 export function checkoutRefOf(entity: Json): string | undefined {
   return str(obj(entity.custom_data)?.[CHECKOUT_ID_KEY]);
@@ -154,29 +147,32 @@ function mapSubscription(webhook: VerifiedWebhook, data: Json): MikaEvent | unde
   const id = str(data.id);
   const status = SUBSCRIPTION_STATUS[String(data.status)];
   if (!id || !status) return undefined;
-  const base = eventBase(webhook, "subscription.updated");
   const period = obj(data.current_billing_period);
   const firstItem = obj(arr(data.items)?.[0]);
-  const payload = obj(webhook.payload);
-  return compact<SubscriptionUpdatedEvent>({
-    ...base,
+  const change: SubscriptionUpdatedEvent["change"] =
+    webhook.eventType === "subscription.created"
+      ? "created"
+      : webhook.eventType === "subscription.canceled"
+        ? "canceled"
+        : "updated";
+  const updatedAt = time(data.updated_at) ?? time(obj(webhook.payload)?.occurred_at);
+  // eventBase copies field by field and leaves out undefined ones (no object spread: hot path).
+  const event: SubscriptionUpdatedEvent = eventBase(webhook, "subscription.updated", {
     checkoutRef: checkoutRefOf(data),
     subscriptionRef: id,
     customerRef: str(data.customer_id),
     paymentRef: str(data.transaction_id),
     status,
-    change:
-      webhook.eventType === "subscription.created"
-        ? "created"
-        : webhook.eventType === "subscription.canceled"
-          ? "canceled"
-          : "updated",
+    change,
     priceRef: str(obj(firstItem?.price)?.id) ?? str(firstItem?.price_id),
     currentPeriodStart: time(period?.starts_at),
     currentPeriodEnd: time(period?.ends_at),
     cancelAtPeriodEnd: obj(data.scheduled_change)?.action === "cancel",
-    updatedAt: time(data.updated_at) ?? time(payload?.occurred_at) ?? base.occurredAt,
+    updatedAt: updatedAt as Date, // set below when undefined
   });
+  // Last fallback: the event's own occurredAt (the webhook's, or now).
+  if (updatedAt === undefined) event.updatedAt = event.occurredAt;
+  return event;
 }
 
 function mapAdjustment(webhook: VerifiedWebhook, data: Json): MikaEvent | undefined {

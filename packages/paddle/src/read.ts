@@ -2,6 +2,7 @@
  * Defensive readers for Paddle's raw JSON. Every function takes `unknown` and returns a typed value or
  * `undefined`; none of them throws, so the mapping built on them is total.
  */
+import { parseRfc3339 } from "@mika/types";
 
 /** A plain JSON object, as a record. */
 export type Json = Record<string, unknown>;
@@ -42,20 +43,13 @@ export function currency(value: unknown): string | undefined {
   return /^[A-Z]{3}$/.test(upper) ? upper : undefined;
 }
 
-const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/;
-
 /**
- * Parses Paddle's RFC 3339 timestamps, which carry micro- or nanoseconds ("…:01.798065409Z"). The
- * fraction is cut to milliseconds first, because runtimes disagree on parsing longer fractions. Go's
- * zero time ("0001-01-01T00:00:00Z", which Paddle sends for "never") and anything before 1970 count as
- * absent.
+ * Parses Paddle's RFC 3339 timestamps, which carry micro- or nanoseconds ("…:01.798065409Z"), with
+ * {@link parseRfc3339} (the fraction is cut to milliseconds). Go's zero time ("0001-01-01T00:00:00Z",
+ * which Paddle sends for "never") and anything before 1970 count as absent.
  */
 export function time(value: unknown): Date | undefined {
   if (typeof value !== "string") return undefined;
-  const m = RFC3339.exec(value);
-  if (!m) return undefined;
-  const fraction = m[2] ? `.${m[2].slice(0, 3).padEnd(3, "0")}` : "";
-  const date = new Date(`${m[1]}${fraction}${m[3]}`);
-  const ms = date.getTime();
-  return Number.isNaN(ms) || ms < 0 ? undefined : date;
+  const ms = parseRfc3339(value);
+  return ms === undefined || ms < 0 ? undefined : new Date(ms);
 }

@@ -33,6 +33,23 @@ runProviderConformance({
   unknownEvent: UNKNOWN_EVENT,
 });
 
+// The same suite on the Web Crypto path alone, as on an edge runtime (eager payload hash, async HMAC).
+describe('cryptoBackend "web" (Web Crypto only, as on edge runtimes)', () => {
+  runProviderConformance({
+    provider: paddleProvider({
+      webhookSecret: SECRETS,
+      toleranceSeconds: TOLERANCE,
+      environment: "sandbox",
+      cryptoBackend: "web",
+    }),
+    sign: paddleSigner,
+    fixtures: providerFixtures("paddle"),
+    secrets: SECRETS,
+    toleranceSeconds: TOLERANCE,
+    unknownEvent: UNKNOWN_EVENT,
+  });
+});
+
 const body = providerFixtures("paddle").find((f) => f.name === "paddle/transaction.completed")!.body;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 

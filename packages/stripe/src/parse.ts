@@ -42,17 +42,18 @@ function compact<T extends Obj>(value: T): T {
   return out as T;
 }
 
-/** Mika's checkout id: `client_reference_id` first, then `metadata.mika_checkout_id`. */
-function checkoutRefOf(object: Obj, ...more: unknown[]): string | undefined {
-  const direct = str(object.client_reference_id);
-  if (direct) return direct;
-  for (const holder of [object, ...more]) {
-    if (isObj(holder) && isObj(holder.metadata)) {
-      const fromMetadata = str(holder.metadata[CHECKOUT_METADATA_KEY]);
-      if (fromMetadata) return fromMetadata;
-    }
-  }
-  return undefined;
+/** `metadata.mika_checkout_id` of an object, if it has one. */
+function metadataCheckoutRef(holder: unknown): string | undefined {
+  return isObj(holder) && isObj(holder.metadata) ? str(holder.metadata[CHECKOUT_METADATA_KEY]) : undefined;
+}
+
+/**
+ * Mika's checkout id: `client_reference_id` first, then `metadata.mika_checkout_id` of the object, then
+ * of `parent` (an invoice's subscription details). No rest parameters or array spread: every event
+ * passes through here.
+ */
+function checkoutRefOf(object: Obj, parent?: unknown): string | undefined {
+  return str(object.client_reference_id) ?? metadataCheckoutRef(object) ?? metadataCheckoutRef(parent);
 }
 
 const SUBSCRIPTION_STATUS: Record<string, SubscriptionStatus> = {

@@ -1,4 +1,4 @@
-import { type Capability, createProviderName, type PaymentProvider } from "@mika/types";
+import { type Capability, type CryptoBackend, createProviderName, type PaymentProvider } from "@mika/types";
 import { stripeApi } from "./api.js";
 import type { StripeClient } from "./client.js";
 import { parseStripeEvent } from "./parse.js";
@@ -21,6 +21,12 @@ export interface StripeProviderOptions {
   toleranceSeconds?: number;
   /** The provider name (route `/webhooks/<name>`). Default `"stripe"`; set it to run two Stripe accounts. */
   name?: string;
+  /**
+   * Which crypto verifies webhooks. `"auto"` (the default): native `node:crypto` where the runtime
+   * offers it synchronously (Node, Bun, Deno), else Web Crypto. `"web"`: Web Crypto only, exactly as on
+   * an edge runtime; for tests and benchmarks of that path.
+   */
+  cryptoBackend?: CryptoBackend;
 }
 
 const API_CAPABILITIES: readonly Capability[] = [
@@ -35,8 +41,8 @@ const API_CAPABILITIES: readonly Capability[] = [
 ];
 
 /**
- * The Stripe provider: verifies `Stripe-Signature` webhooks with Web Crypto (edge-safe, keys imported
- * once), maps Stripe events to Mika's normalized events, and drives Checkout Sessions, refunds,
+ * The Stripe provider: verifies `Stripe-Signature` webhooks (native `node:crypto` where available, Web
+ * Crypto on edge runtimes; keys prepared once), maps Stripe events to Mika's normalized events, and drives Checkout Sessions, refunds,
  * subscriptions and the billing portal through the official SDK.
  *
  * @example
@@ -56,6 +62,7 @@ export function stripeProvider(options: StripeProviderOptions): PaymentProvider 
     name,
     webhookSecret: options.webhookSecret,
     toleranceSeconds,
+    backend: options.cryptoBackend ?? "auto",
   });
   const capabilities = new Set<Capability>(["webhook.timestamp"]);
   const provider: PaymentProvider = {

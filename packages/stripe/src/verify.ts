@@ -1,20 +1,22 @@
 /**
- * Stripe webhook verification on Web Crypto: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]`, an
- * HMAC-SHA256 over `<t>.<raw body>` keyed with the endpoint's `whsec_…` secret (the whole string, prefix
- * included). Runs wherever `crypto.subtle` exists: Node 20+, Bun, Deno, Workers, edge routes.
+ * Stripe webhook verification: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]`, an HMAC-SHA256 over
+ * `<t>.<raw body>` keyed with the endpoint's `whsec_…` secret (the whole string, prefix included). Runs
+ * on native `node:crypto` where the runtime hands it over synchronously (Node, Bun, Deno) and on Web
+ * Crypto everywhere else (Workers, edge routes), through the `@mika/types` helpers.
  */
 import {
+  type CryptoBackend,
   checkRawBody,
   checkTimestamp,
-  fromHex,
   hmacKeyring,
   MAX_SIGNATURE_HEADER_LENGTH,
   normalizeSecrets,
   type ProviderName,
   parseJsonObject,
   parseUnixSeconds,
-  payloadHash,
+  startPayloadHash,
   type VerifyResult,
+  verifiedWebhook,
   type WebhookInput,
   webhookFailure,
 } from "@mika/types";
@@ -25,8 +27,11 @@ interface StripeSignature {
   timestamp: number | undefined;
   /** The raw `t=` text, exactly as signed. */
   timestampText: string | undefined;
-  /** Every decodable `v1` signature (32 bytes each when genuine). */
-  v1: Uint8Array[];
+  /**
+   * Every `v1` value of the right length for an HMAC-SHA256 (64 characters), as sent: hex text is
+   * compared as text, and a value that is not the MAC's hex never matches.
+   */
+  v1: string[];
   /** How many `v1=` entries there were, decodable or not. */
   v1Count: number;
 }
@@ -49,10 +54,7 @@ function parseStripeSignature(header: string): StripeSignature {
       out.timestamp = parseUnixSeconds(value);
     } else if (scheme === "v1") {
       out.v1Count++;
-      if (value.length === 64) {
-        const bytes = fromHex(value);
-        if (bytes) out.v1.push(bytes);
-      }
+      if (value.length === 64) out.v1.push(value);
     }
   }
   return out;
@@ -63,22 +65,24 @@ interface VerifierOptions {
   name: ProviderName;
   webhookSecret: string | readonly string[] | undefined;
   toleranceSeconds: number;
+  /** Which crypto to verify with (see `StripeProviderOptions.cryptoBackend`). */
+  backend: CryptoBackend;
 }
 
 /**
- * Builds the `verifyWebhook` of a Stripe provider. The secrets are checked and the HMAC keys imported
- * once here (lazily, on the first delivery) and reused for every request.
+ * Builds the `verifyWebhook` of a Stripe provider. The secrets are checked and the HMAC keys prepared
+ * once here (Web Crypto keys lazily, on the first delivery) and reused for every request.
  */
 export function createStripeVerifier(
   options: VerifierOptions,
 ): (input: WebhookInput) => Promise<VerifyResult> {
-  const { name, toleranceSeconds } = options;
+  const { name, toleranceSeconds, backend } = options;
   const { secrets, problem } = normalizeSecrets(options.webhookSecret, {
     provider: "Stripe",
     expectedPrefix: "whsec_",
     apiKeyPrefixes: ["sk_", "rk_", "pk_"],
   });
-  const keyring = hmacKeyring(secrets);
+  const keyring = hmacKeyring(secrets, { backend });
 
   return async function verifyWebhook(input) {
     try {
@@ -111,19 +115,19 @@ export function createStripeVerifier(
           "The Stripe-Signature header has no valid t= timestamp, so it cannot be a signature Stripe made.",
         );
       }
+      // Web Crypto only: the payload hash starts now and runs alongside the HMAC. With native crypto it
+      // is computed on first read of `payloadHash` instead (see verifiedWebhook in @mika/types).
+      const pendingHash = startPayloadHash(body.raw, { backend });
       // The signed message is `<t>.<body>`, hashed in parts so the body is never copied or re-encoded.
-      // The two digests are independent: run them together so a delivery waits for one round trip.
-      const [valid, hash] = await Promise.all([
-        keyring.verify([`${signature.timestampText}.`, body.raw], signature.v1),
-        payloadHash(body.raw),
-      ]);
-      if (!valid) {
+      // Native crypto answers synchronously: no await on that path.
+      const check = keyring.verifyHex([`${signature.timestampText}.`, body.raw], signature.v1);
+      if (!(typeof check === "boolean" ? check : await check)) {
         return webhookFailure(
           "SIGNATURE_INVALID",
           "No v1 signature matches the configured webhook secret(s): check that webhookSecret is this endpoint's signing secret (whsec_…, one per endpoint; list the old and new ones while rolling), and pass the body exactly as received (no JSON re-serialization, no charset conversion).",
         );
       }
-      const stale = checkTimestamp(signature.timestamp, input.receivedAt ?? new Date(), toleranceSeconds);
+      const stale = checkTimestamp(signature.timestamp, input.receivedAt ?? Date.now(), toleranceSeconds);
       if (stale) return stale;
       const json = parseJsonObject(body.raw);
       if (!json.ok) return json;
@@ -141,11 +145,9 @@ export function createStripeVerifier(
           "The signature is valid but the body is not a Stripe event (no id or type): check the endpoint's configuration in the Stripe dashboard.",
         );
       }
-      return {
-        ok: true,
-        webhook: {
+      const webhook = verifiedWebhook(
+        {
           provider: name,
-          payloadHash: hash,
           eventId: id,
           eventType: type,
           occurredAt:
@@ -153,7 +155,10 @@ export function createStripeVerifier(
           livemode: typeof livemode === "boolean" ? livemode : undefined,
           payload: event,
         },
-      };
+        body.raw,
+        pendingHash && (await pendingHash),
+      );
+      return { ok: true, webhook };
     } catch (error) {
       // verifyWebhook must never throw; this is reached only by a runtime without Web Crypto.
       return webhookFailure(

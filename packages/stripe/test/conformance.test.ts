@@ -1,5 +1,6 @@
 import { loadFixtureJson, providerFixtures, runProviderConformance, stripeSigner } from "@mika/testing";
 import Stripe from "stripe";
+import { describe } from "vitest";
 import { stripeProvider } from "../src/index.js";
 
 const secrets = ["whsec_conformance_primary_0123456789", "whsec_conformance_rotated_9876543210"];
@@ -30,4 +31,16 @@ runProviderConformance({
   secrets,
   toleranceSeconds: 300,
   unknownEvent,
+});
+
+// The same suite on the Web Crypto path alone, as on an edge runtime (eager payload hash, async HMAC).
+describe('cryptoBackend "web" (Web Crypto only, as on edge runtimes)', () => {
+  runProviderConformance({
+    provider: stripeProvider({ webhookSecret: secrets, toleranceSeconds: 300, cryptoBackend: "web" }),
+    sign: stripeSigner,
+    fixtures: providerFixtures("stripe"),
+    secrets,
+    toleranceSeconds: 300,
+    unknownEvent,
+  });
 });

@@ -74,7 +74,16 @@ export const WEBHOOK_ERROR_CODES: readonly WebhookErrorCode[] = [
 export interface VerifiedWebhook {
   /** The provider that verified it. */
   provider: ProviderName;
-  /** `sha256:<hex>` over the raw body bytes, exactly as received. */
+  /**
+   * `sha256:<hex>` over the raw body bytes, exactly as received.
+   *
+   * When it is computed: the built-in adapters build the webhook with `verifiedWebhook()`. Where
+   * native `node:crypto` is available (Node, Bun, Deno), this field is an enumerable getter that hashes
+   * the raw body synchronously on first read and remembers the value, so a verification whose hash
+   * nobody reads does not pay for it; spread, `JSON.stringify` and `structuredClone` see it like any
+   * field. Where only Web Crypto exists (edge runtimes), it is computed eagerly alongside the HMAC and is
+   * a plain field. Either way the value is the same, and reading it never fails.
+   */
   payloadHash: `sha256:${string}`;
   /**
    * The provider's event id, stable across redeliveries of the same event. Providers that send none

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import type { VerifyResult, WebhookErrorCode, WebhookInput } from "./provider.js";
+import type { VerifiedWebhook, VerifyResult, WebhookErrorCode, WebhookInput } from "./provider.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: false });
@@ -72,6 +72,32 @@ export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
   return diff === 0;
+}
+
+/**
+ * Compares an expected MAC, as lower-case hex, with a candidate hex string from a signature header, in
+ * time that depends only on their lengths. The candidate may use either case (`A`–`F` count as
+ * `a`–`f`); anything that is not the same hex never matches. Different lengths → false. Comparing the
+ * hex text skips decoding every candidate into bytes.
+ */
+export function timingSafeEqualHex(expectedLowerHex: string, candidate: string): boolean {
+  if (expectedLowerHex.length !== candidate.length) return false;
+  let diff = 0;
+  for (let i = 0; i < candidate.length; i++) {
+    let c = candidate.charCodeAt(i);
+    // Folds the candidate's own case (public data); the expected MAC is never branched on.
+    if (c >= 65 && c <= 70) c += 32;
+    diff |= expectedLowerHex.charCodeAt(i) ^ c;
+  }
+  return diff === 0;
+}
+
+const HEX_TEXT = /^[0-9a-fA-F]*$/;
+
+/** Whether `text` is exactly `length` hex characters (either case). */
+export function isHex(text: string, length: number): boolean {
+  // A RegExp runs about twice as fast as a charCodeAt loop here (it is compiled to native code).
+  return text.length === length && HEX_TEXT.test(text);
 }
 
 const HEX = "0123456789abcdef";
@@ -148,27 +174,47 @@ function subtle(): SubtleCrypto {
 interface NativeDigest {
   update(data: BodyPart): NativeDigest;
   digest(): Uint8Array;
+  digest(encoding: "hex"): string;
+}
+/** A `node:crypto` `KeyObject`, opaque here. */
+interface NativeKey {
+  readonly type: string;
 }
 interface NativeCrypto {
-  createHmac(algorithm: "sha256", key: Uint8Array): NativeDigest;
+  createHmac(algorithm: "sha256", key: Uint8Array | NativeKey): NativeDigest;
   createHash(algorithm: "sha256"): NativeDigest;
+  /** Absent only on runtimes with a partial `node:crypto`. */
+  createSecretKey?(key: Uint8Array): NativeKey;
+  /** One-shot digest (Node 20.12+, Bun, Deno): no `Hash` object per call. */
+  hash?(algorithm: "sha256", data: BodyPart, encoding: "hex"): string;
 }
 
 /**
  * `node:crypto` when the runtime offers it synchronously (`process.getBuiltinModule`, Node 20.16+, Bun,
  * Deno), else `undefined`. There is no static import, so edge bundles never see `node:crypto`; there
  * Web Crypto is used. Native HMAC avoids Web Crypto's per-call thread-pool hop, which costs more than
- * the hash itself for webhook-sized bodies.
+ * the hash itself for webhook-sized bodies, and lets a verification finish synchronously.
  */
 const native: NativeCrypto | undefined = (() => {
   try {
     const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
     const mod = typeof p?.getBuiltinModule === "function" ? p.getBuiltinModule("node:crypto") : undefined;
-    return mod && typeof (mod as NativeCrypto).createHmac === "function" ? (mod as NativeCrypto) : undefined;
+    return mod &&
+      typeof (mod as NativeCrypto).createHmac === "function" &&
+      typeof (mod as NativeCrypto).createHash === "function"
+      ? (mod as NativeCrypto)
+      : undefined;
   } catch {
     return undefined;
   }
 })();
+
+/** Lower-case hex sha256 on native `node:crypto` (the method is looked up per call, so tests can spy on it). */
+function nativeSha256Hex(lib: NativeCrypto, data: BodyPart): string {
+  return typeof lib.hash === "function"
+    ? lib.hash("sha256", data, "hex")
+    : lib.createHash("sha256").update(data).digest("hex");
+}
 
 /** Which implementation the crypto helpers use: `auto` (native when available) or `web` (Web Crypto only). */
 export type CryptoBackend = "auto" | "web";
@@ -176,10 +222,25 @@ export type CryptoBackend = "auto" | "web";
 /** Whether the helpers run on native `node:crypto` in this runtime (for diagnostics and benchmarks). */
 export const nativeCryptoAvailable: boolean = native !== undefined;
 
+/** `node:crypto` when it is available and `backend` allows it. */
+function nativeFor(backend: CryptoBackend | undefined): NativeCrypto | undefined {
+  return backend === "web" ? undefined : native;
+}
+
 /** sha256 of some bytes (a string counts as its UTF-8 bytes). */
 export async function sha256(data: BodyPart, options: { backend?: CryptoBackend } = {}): Promise<Uint8Array> {
-  if (native && options.backend !== "web") return native.createHash("sha256").update(data).digest();
+  const lib = nativeFor(options.backend);
+  if (lib) return lib.createHash("sha256").update(data).digest();
   return new Uint8Array(await subtle().digest("SHA-256", partBytes(data) as Uint8Array<ArrayBuffer>));
+}
+
+/**
+ * Lower-case hex sha256 of some bytes, computed synchronously, when native `node:crypto` is available
+ * (and `backend` is not `"web"`); `undefined` otherwise, in which case use {@link sha256}.
+ */
+export function sha256HexSync(data: BodyPart, options: { backend?: CryptoBackend } = {}): string | undefined {
+  const lib = nativeFor(options.backend);
+  return lib ? nativeSha256Hex(lib, data) : undefined;
 }
 
 /** `sha256:<hex>` of the raw bytes: the payload hash stored with every event. */
@@ -187,7 +248,131 @@ export async function payloadHash(
   data: BodyPart,
   options: { backend?: CryptoBackend } = {},
 ): Promise<`sha256:${string}`> {
-  return `sha256:${toHex(await sha256(data, options))}`;
+  const lib = nativeFor(options.backend);
+  if (lib) return `sha256:${nativeSha256Hex(lib, data)}`;
+  return `sha256:${toHex(new Uint8Array(await subtle().digest("SHA-256", partBytes(data) as Uint8Array<ArrayBuffer>)))}`;
+}
+
+/** A {@link VerifiedWebhook} without its `payloadHash`: what an adapter read from a verified delivery. */
+export type VerifiedWebhookFields = Omit<VerifiedWebhook, "payloadHash">;
+
+/**
+ * The payload hash of a delivery under verification, as {@link startPayloadHash} started it: a promise
+ * where only Web Crypto exists (await it once the signature held), `undefined` where it is computed
+ * lazily on first read.
+ */
+export type PendingPayloadHash = Promise<`sha256:${string}`> | undefined;
+
+/**
+ * Starts the payload hash of a body under verification; call it before the HMAC, then hand the result
+ * to {@link verifiedWebhook}.
+ *
+ * - With native `node:crypto` (and `backend` not `"web"`) it returns `undefined` and does nothing: the
+ *   webhook's `payloadHash` is then a getter that hashes synchronously on first read.
+ * - Where only Web Crypto exists (edge runtimes, or `backend: "web"`), a getter cannot be synchronous,
+ *   so the digest starts now and runs alongside the HMAC. The promise is marked handled, so a delivery
+ *   that fails verification may drop it without an unhandled rejection.
+ */
+export function startPayloadHash(
+  body: BodyPart,
+  options: { backend?: CryptoBackend } = {},
+): PendingPayloadHash {
+  if (nativeFor(options.backend)) return undefined;
+  const pending = payloadHash(body, { backend: "web" });
+  pending.catch(() => undefined);
+  return pending;
+}
+
+/** Returns the object it is given, so that a subclass constructor adds its private fields to that object. */
+class PrivateFieldsOn {
+  constructor(target: object) {
+    // biome-ignore lint/correctness/noConstructorReturn: the point: `new LazyPayloadHash(webhook)` stamps `webhook`.
+    return target;
+  }
+}
+
+/**
+ * The state behind a lazy `payloadHash`, kept in private fields of the webhook object itself: invisible
+ * to spread, `JSON.stringify`, `structuredClone` and `Object.keys`, and with no closure or `WeakMap`
+ * entry per webhook. The webhook stays a plain object (its prototype is `Object.prototype`).
+ */
+class LazyPayloadHash extends PrivateFieldsOn {
+  #body: BodyPart | undefined;
+  #hash: `sha256:${string}` | undefined;
+
+  private constructor(target: object, body: BodyPart) {
+    super(target);
+    this.#body = body;
+  }
+
+  /** Adds an enumerable, memoized `payloadHash` accessor over `body` to `target` (native crypto only). */
+  static define(target: object, body: BodyPart): void {
+    new LazyPayloadHash(target, body);
+    Object.defineProperty(target, "payloadHash", LazyPayloadHash.#descriptor);
+  }
+
+  /** One shared descriptor, so every lazy webhook has the same hidden class. */
+  static readonly #descriptor: PropertyDescriptor = {
+    get(this: LazyPayloadHash): `sha256:${string}` {
+      if (this.#hash === undefined) {
+        this.#hash = `sha256:${nativeSha256Hex(native as NativeCrypto, this.#body as BodyPart)}`;
+        this.#body = undefined; // the raw body can be collected once hashed
+      }
+      return this.#hash;
+    },
+    set(this: LazyPayloadHash, value: `sha256:${string}`) {
+      this.#hash = value;
+      this.#body = undefined;
+    },
+    enumerable: true,
+    configurable: true,
+  };
+}
+
+/**
+ * Builds the {@link VerifiedWebhook} of a delivery whose signature held. `body` is the raw body the
+ * signature covered; `hash` is the awaited result of {@link startPayloadHash} for it (`undefined` when
+ * that returned `undefined`).
+ *
+ * With native `node:crypto`, `payloadHash` is an enumerable getter that hashes `body` synchronously on
+ * first read and remembers the value (spread, `JSON.stringify` and `structuredClone` see it like any
+ * field); a delivery nobody asks the hash of never pays for it. With a `hash` given, it is a plain field.
+ *
+ * @example
+ * const pending = startPayloadHash(body, { backend });
+ * if (!(await keyring.verify(message, candidates))) return webhookFailure("SIGNATURE_INVALID", "…");
+ * return { ok: true, webhook: verifiedWebhook({ provider, eventId, eventType, payload }, body, pending && (await pending)) };
+ */
+export function verifiedWebhook(
+  fields: VerifiedWebhookFields,
+  body: BodyPart,
+  hash: `sha256:${string}` | undefined,
+): VerifiedWebhook {
+  if (hash !== undefined) {
+    return {
+      provider: fields.provider,
+      payloadHash: hash,
+      eventId: fields.eventId,
+      eventType: fields.eventType,
+      occurredAt: fields.occurredAt,
+      livemode: fields.livemode,
+      payload: fields.payload,
+    };
+  }
+  if (native === undefined) {
+    throw new TypeError(
+      "verifiedWebhook: no payload hash was given and native node:crypto is not available: pass the awaited result of startPayloadHash(body).",
+    );
+  }
+  // Built field by field in declaration order: the same hidden class for every lazy webhook.
+  const webhook: Partial<VerifiedWebhook> = { provider: fields.provider };
+  LazyPayloadHash.define(webhook, body);
+  webhook.eventId = fields.eventId;
+  webhook.eventType = fields.eventType;
+  webhook.occurredAt = fields.occurredAt;
+  webhook.livemode = fields.livemode;
+  webhook.payload = fields.payload;
+  return webhook as VerifiedWebhook;
 }
 
 /**
@@ -204,19 +389,37 @@ export interface HmacKeyring {
    * the loop does not stop at the first match, so timing says nothing about which matched.
    */
   verify(message: BodyPart | readonly BodyPart[], candidates: readonly Uint8Array[]): Promise<boolean>;
+  /**
+   * {@link HmacKeyring.verify} for candidates as sent in signature headers: hex text, either case
+   * (compared with {@link timingSafeEqualHex}, so nothing is decoded; text that is not the MAC's hex
+   * never matches). Every candidate is compared with the MAC under every key, without an early exit.
+   *
+   * On native `node:crypto` the answer is computed synchronously and returned as a `boolean`; on Web
+   * Crypto it is a `Promise<boolean>`. `await` works on both; a hot path can skip the await when it
+   * gets a boolean.
+   */
+  verifyHex(
+    message: BodyPart | readonly BodyPart[],
+    candidates: readonly string[],
+  ): boolean | Promise<boolean>;
 }
 
 /**
- * Prepares each secret once as an HMAC-SHA256 key: native `node:crypto` where the runtime has it,
- * else a Web Crypto key imported lazily on first use (and cached).
+ * Prepares each secret once as an HMAC-SHA256 key: a native `node:crypto` `KeyObject` where the runtime
+ * has it, else a Web Crypto key imported lazily on first use (and cached).
  */
 export function hmacKeyring(
   secrets: readonly (string | Uint8Array)[],
   options: { backend?: CryptoBackend } = {},
 ): HmacKeyring {
   const raw = secrets.map((secret) => (typeof secret === "string" ? encoder.encode(secret) : secret));
-  const useNative = native !== undefined && options.backend !== "web";
+  const lib = nativeFor(options.backend);
+  // KeyObjects: node:crypto then skips preparing the raw key on every createHmac.
+  const nativeKeys: readonly (Uint8Array | NativeKey)[] | undefined = lib
+    ? raw.map((key) => (typeof lib.createSecretKey === "function" ? lib.createSecretKey(key) : key))
+    : undefined;
   let keys: Promise<CryptoKey[]> | undefined;
+  let loaded: CryptoKey[] | undefined; // once imported: used without an await per message
   const load = () => {
     keys ??= Promise.all(
       raw.map((key) =>
@@ -224,25 +427,51 @@ export function hmacKeyring(
           "sign",
         ]),
       ),
-    );
+    ).then((imported) => {
+      loaded = imported;
+      return imported;
+    });
     return keys;
   };
-  const macs = async (message: BodyPart | readonly BodyPart[]): Promise<Uint8Array[]> => {
-    const parts: readonly BodyPart[] =
-      typeof message === "string" || message instanceof Uint8Array ? [message] : message;
-    if (useNative) {
-      return raw.map((key) => {
-        const hmac = native!.createHmac("sha256", key);
-        for (const part of parts) hmac.update(part);
-        return hmac.digest();
-      });
+  const nativeHmac = (
+    lib: NativeCrypto,
+    key: Uint8Array | NativeKey,
+    message: BodyPart | readonly BodyPart[],
+  ) => {
+    const hmac = lib.createHmac("sha256", key);
+    if (typeof message === "string" || message instanceof Uint8Array) hmac.update(message);
+    else for (const part of message as readonly BodyPart[]) hmac.update(part);
+    return hmac;
+  };
+  const webMacs = async (message: BodyPart | readonly BodyPart[]): Promise<Uint8Array[]> => {
+    const bytes =
+      typeof message === "string" || message instanceof Uint8Array
+        ? partBytes(message)
+        : message.length === 1
+          ? partBytes(message[0]!)
+          : concatBytes(...message.map(partBytes));
+    const ready = loaded ?? (await load());
+    if (ready.length === 1) {
+      return [new Uint8Array(await subtle().sign("HMAC", ready[0]!, bytes as Uint8Array<ArrayBuffer>))];
     }
-    const bytes = parts.length === 1 ? partBytes(parts[0]!) : concatBytes(...parts.map(partBytes));
-    const loaded = await load();
     const signed = await Promise.all(
-      loaded.map((key) => subtle().sign("HMAC", key, bytes as Uint8Array<ArrayBuffer>)),
+      ready.map((key) => subtle().sign("HMAC", key, bytes as Uint8Array<ArrayBuffer>)),
     );
     return signed.map((mac) => new Uint8Array(mac));
+  };
+  const macs = async (message: BodyPart | readonly BodyPart[]): Promise<Uint8Array[]> => {
+    if (lib && nativeKeys) return nativeKeys.map((key) => nativeHmac(lib, key, message).digest());
+    return webMacs(message);
+  };
+  /** Every candidate against every expected hex MAC: no early exit. */
+  const matchHex = (expected: readonly string[], candidates: readonly string[]): boolean => {
+    let matched = false;
+    for (const mac of expected) {
+      for (const candidate of candidates) {
+        if (timingSafeEqualHex(mac, candidate)) matched = true;
+      }
+    }
+    return matched;
   };
   return {
     size: raw.length,
@@ -257,6 +486,15 @@ export function hmacKeyring(
         }
       }
       return matched;
+    },
+    verifyHex(message, candidates) {
+      if (candidates.length === 0 || raw.length === 0) return false;
+      if (lib && nativeKeys) {
+        const expected: string[] = [];
+        for (const key of nativeKeys) expected.push(nativeHmac(lib, key, message).digest("hex"));
+        return matchHex(expected, candidates);
+      }
+      return webMacs(message).then((macs) => matchHex(macs.map(toHex), candidates));
     },
   };
 }
@@ -305,15 +543,16 @@ export function normalizeSecrets(
 }
 
 /**
- * Checks a signed UNIX timestamp (seconds) against `now`, in both directions.
+ * Checks a signed UNIX timestamp (seconds) against `now` (a `Date`, or epoch milliseconds as from
+ * `Date.now()`), in both directions.
  * Returns `undefined` when inside the tolerance, else a `TIMESTAMP_OUT_OF_TOLERANCE` failure.
  */
 export function checkTimestamp(
   timestampSeconds: number,
-  now: Date,
+  now: Date | number,
   toleranceSeconds: number,
 ): (VerifyResult & { ok: false }) | undefined {
-  const skew = now.getTime() / 1000 - timestampSeconds;
+  const skew = (typeof now === "number" ? now : now.getTime()) / 1000 - timestampSeconds;
   if (!Number.isFinite(timestampSeconds) || !Number.isFinite(skew) || Math.abs(skew) > toleranceSeconds) {
     const direction = skew > 0 ? "old" : "far in the future";
     return webhookFailure(
@@ -350,6 +589,98 @@ export function parseJsonObject(
     return webhookFailure("PAYLOAD_INVALID", "The signature is valid but the body is not a JSON object.");
   }
   return { ok: true, value: value as Record<string, unknown> };
+}
+
+/** The value of `length` decimal digits of `text` from `at`, or -1 when one of them is not a digit. */
+function digitsAt(text: string, at: number, length: number): number {
+  let value = 0;
+  for (let i = at; i < at + length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/**
+ * Reads an RFC 3339 timestamp, exactly `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, as epoch
+ * milliseconds, digit by digit (no RegExp, no `Date` string parsing: providers' timestamps are read on
+ * every delivery). The fraction may have any number of digits and is cut to milliseconds, as V8 does;
+ * field ranges are those of the ECMAScript date-time string format (month 1–12, day 1–31 rolling over
+ * into the next month as `Date` does, hour 0–24 with 24 only for 24:00:00.000, offsets up to ±23:59).
+ * For every string it accepts the result equals `new Date(text).getTime()`. Returns `undefined` for
+ * anything else, and for years before 100 (which `Date.UTC` would read as 19xx): callers that want
+ * `Date`'s full leniency fall back to it.
+ */
+export function parseRfc3339(value: string): number | undefined {
+  if (value.length < 20) return undefined;
+  const year = digitsAt(value, 0, 4);
+  const month = digitsAt(value, 5, 2);
+  const day = digitsAt(value, 8, 2);
+  const hour = digitsAt(value, 11, 2);
+  const minute = digitsAt(value, 14, 2);
+  const second = digitsAt(value, 17, 2);
+  if (
+    value.charCodeAt(4) !== 45 || // -
+    value.charCodeAt(7) !== 45 ||
+    value.charCodeAt(10) !== 84 || // T
+    value.charCodeAt(13) !== 58 || // :
+    value.charCodeAt(16) !== 58 ||
+    year < 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > 31 ||
+    hour < 0 ||
+    hour > 24 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 59
+  ) {
+    return undefined;
+  }
+  let at = 19;
+  let millis = 0;
+  if (value.charCodeAt(at) === 46) {
+    // "." then at least one digit; only the first three count.
+    const first = ++at;
+    while (at < value.length) {
+      const digit = value.charCodeAt(at) - 48;
+      if (digit < 0 || digit > 9) break;
+      if (at - first < 3) millis = millis * 10 + digit;
+      at++;
+    }
+    const kept = at - first;
+    if (kept === 0) return undefined;
+    for (let n = kept; n < 3; n++) millis *= 10;
+  }
+  let offsetMinutes = 0;
+  const zone = value.charCodeAt(at);
+  if (zone === 90 /* Z */) {
+    if (at + 1 !== value.length) return undefined;
+  } else if (zone === 43 /* + */ || zone === 45 /* - */) {
+    const offsetHours = digitsAt(value, at + 1, 2);
+    const offsetMins = digitsAt(value, at + 4, 2);
+    if (
+      at + 6 !== value.length ||
+      value.charCodeAt(at + 3) !== 58 ||
+      offsetHours < 0 ||
+      offsetHours > 23 ||
+      offsetMins < 0 ||
+      offsetMins > 59
+    ) {
+      return undefined;
+    }
+    offsetMinutes = (zone === 43 ? 1 : -1) * (offsetHours * 60 + offsetMins);
+  } else {
+    return undefined;
+  }
+  if (hour === 24 && (minute !== 0 || second !== 0 || millis !== 0)) return undefined;
+  // Date.UTC reads years 0–99 as 1900–1999.
+  if (year < 100) return undefined;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** Largest signature header adapters look at; longer ones are rejected without parsing. */

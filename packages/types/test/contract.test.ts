@@ -12,18 +12,25 @@ import {
   hmacKeyring,
   type IndexSpec,
   isErrorCode,
+  isHex,
   MIKA_SCHEMA,
   nativeCryptoAvailable,
   normalizeSecrets,
   ok,
+  parseRfc3339,
   payloadHash,
   rawBodyBytes,
   reviveEvent,
   type SubscriptionUpdatedEvent,
   serializeEvent,
+  sha256HexSync,
+  startPayloadHash,
   timingSafeEqual,
+  timingSafeEqualHex,
   toBase64,
   toHex,
+  type VerifiedWebhookFields,
+  verifiedWebhook,
 } from "../src/index.js";
 
 describe("createProviderName", () => {
@@ -127,6 +134,39 @@ describe("webhook crypto helpers", () => {
       expect(await ring.verify(message, [])).toBe(false);
     },
   );
+  it("timingSafeEqualHex compares hex text, either case, and never matches non-hex", () => {
+    const mac = createHmac("sha256", "k").update("m").digest("hex");
+    expect(timingSafeEqualHex(mac, mac)).toBe(true);
+    expect(timingSafeEqualHex(mac, mac.toUpperCase())).toBe(true);
+    expect(timingSafeEqualHex(mac, `${mac.slice(0, -1)}${mac.endsWith("0") ? "1" : "0"}`)).toBe(false);
+    expect(timingSafeEqualHex(mac, mac.slice(0, 62))).toBe(false);
+    expect(timingSafeEqualHex("00", "00")).toBe(true);
+    // Characters that only look like digits once case-folded (0x10 | 0x20 is "0") never match.
+    expect(timingSafeEqualHex("00", "\u0010\u0010")).toBe(false);
+    expect(timingSafeEqualHex("0a", "0G")).toBe(false);
+    expect(timingSafeEqualHex("0a", "0A")).toBe(true);
+  });
+  it("isHex checks length and alphabet", () => {
+    expect(isHex("00aAfF", 6)).toBe(true);
+    expect(isHex("00aAfF", 8)).toBe(false);
+    expect(isHex("00aAfg", 6)).toBe(false);
+  });
+  it.each(["auto", "web"] as const)(
+    "hmacKeyring.verifyHex (%s backend): every hex candidate against every key, either case",
+    async (backend) => {
+      const ring = hmacKeyring(["k1", "k2"], { backend });
+      const mac2 = createHmac("sha256", "k2").update("t.hello").digest("hex");
+      const check = ring.verifyHex(["t.", new TextEncoder().encode("hello")], ["0".repeat(64), mac2]);
+      // Native crypto answers synchronously; Web Crypto with a promise.
+      expect(typeof check === "boolean").toBe(backend === "auto");
+      expect(await check).toBe(true);
+      expect(await ring.verifyHex("t.hello", [mac2.toUpperCase()])).toBe(true);
+      expect(await ring.verifyHex("t.hello", [mac2.slice(0, 32)])).toBe(false);
+      expect(await ring.verifyHex("t.hellO", [mac2])).toBe(false);
+      expect(await ring.verifyHex("t.hello", [])).toBe(false);
+      expect(await hmacKeyring([], { backend }).verifyHex("t.hello", [mac2])).toBe(false);
+    },
+  );
   it.each(["auto", "web"] as const)("payloadHash (%s backend) is sha256 over the bytes", async (backend) => {
     const bytes = new TextEncoder().encode('{"a":1}');
     expect(await payloadHash(bytes, { backend })).toBe(
@@ -169,6 +209,155 @@ describe("webhook crypto helpers", () => {
     expect(apiKey).not.toContain("abcdef");
     expect(normalizeSecrets(undefined, { provider: "paddle" }).problem).toMatch(/No paddle webhook secret/);
     expect(normalizeSecrets(["a", "b"], { provider: "x" })).toEqual({ secrets: ["a", "b"] });
+  });
+});
+
+describe("verifiedWebhook: the payload hash, lazy on native crypto and eager on Web Crypto", () => {
+  const text = '{"id":"evt_1","note":"ünïcødé €"}';
+  const bytes = new TextEncoder().encode(text);
+  const expected = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  const fields = (): VerifiedWebhookFields => ({
+    provider: createProviderName("acme"),
+    eventId: "evt_1",
+    eventType: "thing.happened",
+    occurredAt: new Date("2024-01-01T00:00:00Z"),
+    livemode: false,
+    payload: JSON.parse(text),
+  });
+  /** The node:crypto module the helpers use (the same object `process.getBuiltinModule` hands them). */
+  const nodeCrypto = () =>
+    (
+      process as unknown as { getBuiltinModule(id: string): Record<string, (...args: never[]) => unknown> }
+    ).getBuiltinModule("node:crypto");
+
+  it.each([
+    ["a string body", text],
+    ["a bytes body", bytes],
+  ] as const)(
+    "native: with %s, payloadHash is the sha256 of the raw bytes, computed once, on first read",
+    (_, body) => {
+      const mod = nodeCrypto();
+      const hash = vi.spyOn(mod, "hash");
+      const createHashSpy = vi.spyOn(mod, "createHash");
+      try {
+        expect(startPayloadHash(body)).toBeUndefined();
+        const webhook = verifiedWebhook(fields(), body, undefined);
+        expect(hash.mock.calls.length + createHashSpy.mock.calls.length).toBe(0); // nothing hashed yet
+        expect(webhook.payloadHash).toBe(expected);
+        expect(webhook.payloadHash).toBe(expected);
+        expect(JSON.parse(JSON.stringify(webhook)).payloadHash).toBe(expected);
+        expect({ ...webhook }.payloadHash).toBe(expected);
+        expect(structuredClone(webhook).payloadHash).toBe(expected);
+        expect(hash.mock.calls.length + createHashSpy.mock.calls.length).toBe(1);
+      } finally {
+        hash.mockRestore();
+        createHashSpy.mockRestore();
+      }
+    },
+  );
+
+  it("native: the lazy webhook is a plain object whose payloadHash is an own enumerable field", () => {
+    const webhook = verifiedWebhook(fields(), bytes, undefined);
+    expect(Object.getPrototypeOf(webhook)).toBe(Object.prototype);
+    expect(Object.keys(webhook)).toEqual([
+      "provider",
+      "payloadHash",
+      "eventId",
+      "eventType",
+      "occurredAt",
+      "livemode",
+      "payload",
+    ]);
+    const descriptor = Object.getOwnPropertyDescriptor(webhook, "payloadHash");
+    expect(descriptor?.enumerable).toBe(true);
+    expect(typeof descriptor?.get).toBe("function");
+    expect(webhook).toEqual({ ...fields(), payloadHash: expected });
+    expect(structuredClone(webhook)).toEqual({ ...fields(), payloadHash: expected });
+    // Still assignable, as a plain field would be.
+    webhook.payloadHash = "sha256:00";
+    expect(webhook.payloadHash).toBe("sha256:00");
+  });
+
+  it.each([
+    ["a string body", text],
+    ["a bytes body", bytes],
+  ] as const)(
+    "web: with %s, payloadHash is computed eagerly alongside the HMAC, a plain field",
+    async (_, body) => {
+      const pending = startPayloadHash(body, { backend: "web" });
+      expect(pending).toBeInstanceOf(Promise);
+      const digest = vi.spyOn(crypto.subtle, "digest");
+      try {
+        const webhook = verifiedWebhook(fields(), body, await pending);
+        expect(Object.getOwnPropertyDescriptor(webhook, "payloadHash")).toMatchObject({
+          value: expected,
+          enumerable: true,
+        });
+        expect(webhook).toEqual({ ...fields(), payloadHash: expected });
+        expect(digest).not.toHaveBeenCalled(); // the one digest ran before, when it was started
+      } finally {
+        digest.mockRestore();
+      }
+    },
+  );
+
+  it("sha256HexSync is native-only", () => {
+    expect(sha256HexSync(text)).toBe(expected.slice("sha256:".length));
+    expect(sha256HexSync(text, { backend: "web" })).toBeUndefined();
+  });
+
+  it("checkTimestamp takes epoch milliseconds as well as a Date", () => {
+    expect(checkTimestamp(1_000_000 - 301, 1_000_000_000, 300)?.error.code).toBe(
+      "TIMESTAMP_OUT_OF_TOLERANCE",
+    );
+    expect(checkTimestamp(1_000_000 + 301, 1_000_000_000, 300)?.error.message).toMatch(/future/);
+    expect(checkTimestamp(1_000_000, 1_000_000_000, 300)).toBeUndefined();
+    expect(checkTimestamp(1_000_000, Number.NaN, 300)?.error.code).toBe("TIMESTAMP_OUT_OF_TOLERANCE");
+  });
+});
+
+describe("parseRfc3339", () => {
+  it("reads RFC 3339 as Date does, cutting the fraction to milliseconds", () => {
+    expect(parseRfc3339("2023-01-17T12:43:51.000000Z")).toBe(Date.UTC(2023, 0, 17, 12, 43, 51));
+    expect(parseRfc3339("2024-04-12T10:18:49.798065409Z")).toBe(Date.UTC(2024, 3, 12, 10, 18, 49, 798));
+    expect(parseRfc3339("2024-04-12T10:18:49-05:30")).toBe(Date.UTC(2024, 3, 12, 15, 48, 49));
+    expect(parseRfc3339("1969-12-31T23:59:59.999Z")).toBe(-1);
+    for (const declined of ["2024-04-12 10:18:49Z", "2024-04-12T10:18:49", "0070-01-01T00:00:00Z", "x"]) {
+      expect(parseRfc3339(declined), declined).toBeUndefined();
+    }
+  });
+
+  it("equals new Date(text).getTime() on every string it accepts (generated and corrupted timestamps)", () => {
+    let seed = 0x1b873593; // fixed seed: the same inputs on every run
+    const random = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    const pad = (n: number, width: number) => String(n).padStart(width, "0");
+    const alphabet = "0123456789-:.TZ+ z";
+    let accepted = 0;
+    for (let i = 0; i < 5000; i++) {
+      let value =
+        `${pad(Math.floor(random() * 10_000), 4)}-${pad(Math.floor(random() * 14), 2)}-${pad(Math.floor(random() * 33), 2)}` +
+        `T${pad(Math.floor(random() * 26), 2)}:${pad(Math.floor(random() * 61), 2)}:${pad(Math.floor(random() * 61), 2)}`;
+      if (random() < 0.6)
+        value += `.${String(Math.floor(random() * 1e9)).slice(0, 1 + Math.floor(random() * 9))}`;
+      value +=
+        random() < 0.6
+          ? "Z"
+          : `${random() < 0.5 ? "+" : "-"}${pad(Math.floor(random() * 26), 2)}:${pad(Math.floor(random() * 61), 2)}`;
+      if (random() < 0.3) {
+        const at = Math.floor(random() * value.length);
+        value = value.slice(0, at) + alphabet[Math.floor(random() * alphabet.length)] + value.slice(at + 1);
+      }
+      const ms = parseRfc3339(value);
+      if (ms === undefined) continue;
+      accepted++;
+      expect(ms, value).toBe(new Date(value).getTime());
+    }
+    expect(accepted).toBeGreaterThan(1000);
   });
 });
 
