@@ -22,6 +22,13 @@ import { printTable } from "./lib.mjs";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const POSTGRES_URL = process.env.MIKA_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const CONCURRENCY = 32;
+/**
+ * Connections: the parent's baseline pool (one per concurrent INSERT) plus each worker's store pool
+ * must fit in the server's max_connections (100 here) with room for tests and other sessions:
+ * 32 + 3 × 10 = 62.
+ */
+const PARENT_POOL = CONCURRENCY;
+const WORKER_POOL = 10;
 const MS = Number(process.env.BENCH_MS ?? 1200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Pre-signed deliveries per process (enough for every timed round at the rates seen here). */
@@ -133,7 +140,7 @@ async function compareOps(title, baseline, candidates) {
 // Worker mode: one Mika instance on Postgres, receiving deliveries over IPC.
 if (process.argv[2] === "worker") {
   const { postgresStore } = await import("@mika/store-postgres");
-  const store = postgresStore({ connectionString: POSTGRES_URL, schema: process.argv[3], max: CONCURRENCY });
+  const store = postgresStore({ connectionString: POSTGRES_URL, schema: process.argv[3], max: WORKER_POOL });
   const mika = makeMika(store);
   const nextDelivery = await deliveryPool(Math.ceil(POOL_SIZE / 3));
   process.on("message", async (message) => {
@@ -206,7 +213,7 @@ async function sqliteRows() {
 
 async function postgresRows() {
   const schema = `mika_bench_${process.pid}`;
-  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: CONCURRENCY });
+  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: PARENT_POOL });
   const workers = [];
   try {
     await pool.query("SELECT 1");
