@@ -834,7 +834,9 @@ export function createBatcher(options: BatcherOptions) {
       return;
     }
     connecting = false;
-    while (queue.length > 0) {
+    // A lane does not hog its client: when someone waits for a connection (a solo re-run, another
+    // pool user), it gives it back after the batch and queues for a new one.
+    while (queue.length > 0 && pool.waitingCount === 0) {
       await gather();
       const jobs = queue.splice(0, maxBatch);
       if (jobs.length === 0) break;

@@ -345,6 +345,40 @@ describe("postgresStore batching", () => {
     }
   });
 
+  it("works on a pool of one connection: a batch hands it back to a waiting solo re-run", async () => {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+    const s = postgresStore({ pool, schema: freshSchema() });
+    await s.transaction((tx) => tx.insert("stock", stock("sku")));
+    // New transactions keep arriving (one per event-loop turn, up to a cap), so a batch always finds
+    // more waiting: a lane that kept its client for them would starve the solo re-runs below.
+    const cap = 20_000;
+    const stream: Promise<unknown>[] = [];
+    let streaming = true;
+    const tick = () => {
+      if (!streaming || stream.length >= cap) return;
+      const i = stream.length;
+      stream.push(s.transaction((tx) => tx.insert("events", eventRow(i))));
+      setImmediate(tick);
+    };
+    tick();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, k) =>
+        s.transaction(async (tx) => {
+          await tx.insert("stock", stock(`own-${k}`)); // a round trip first: the stream queues meanwhile
+          const row = await tx.get("stock", "sku", { lock: true });
+          await tx.update("stock", "sku", { on_hand: row!.on_hand + 1 });
+        }),
+      ),
+    );
+    streaming = false;
+    expect(stream.length).toBeLessThan(cap); // the re-runs finished while transactions kept arriving
+    await Promise.all(stream);
+    expect((await s.transaction((tx) => tx.get("stock", "sku")))?.on_hand).toBe(20);
+    expect(s.stats().fallbacks).toBeGreaterThan(0);
+    await s.close();
+    await pool.end();
+  });
+
   it("batching: false runs every transaction solo", async () => {
     const s = store({ batching: false });
     await Promise.all(
