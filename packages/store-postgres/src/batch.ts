@@ -817,6 +817,7 @@ export function createBatcher(options: BatcherOptions) {
         stallTimer = undefined;
         pump();
       }, stallMs);
+      stallTimer.unref?.();
     }
   }
 
