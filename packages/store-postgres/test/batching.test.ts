@@ -188,6 +188,7 @@ describe("postgresStore batching", () => {
     const a = postgresStore({ connectionString: POSTGRES_URL, schema });
     const b = postgresStore({ connectionString: POSTGRES_URL, schema, lockTimeoutMs: 100 });
     await a.transaction((tx) => tx.insert("stock", stock("held", 0)));
+    await b.transaction((tx) => tx.count("stock", {})); // b has migrated: its next batch goes for the lock
     const held = gate();
     const locked = gate();
     const holder = a.transaction(async (tx) => {
@@ -201,8 +202,9 @@ describe("postgresStore batching", () => {
       const row = await tx.get("stock", "held", { lock: true });
       await tx.update("stock", "held", { on_hand: row!.on_hand + 1 });
     });
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(b.stats().rollbacks.lockTimeout).toBe(1); // the batch gave up; its solo re-run waits
+    // The batch gives up after 100 ms; its solo re-run then waits for the holder.
+    while (b.stats().rollbacks.lockTimeout === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(b.stats().rollbacks.lockTimeout).toBe(1);
     held.open();
     await Promise.all([holder, waiter]);
     expect((await b.transaction((tx) => tx.get("stock", "held")))?.on_hand).toBe(11);
