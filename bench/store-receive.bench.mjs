@@ -4,7 +4,9 @@
 //   (one fsync each; better-sqlite3 is synchronous, so "32 concurrent" raw INSERTs are the same
 //   commits one after another: that is the baseline group commit has to beat).
 //   Postgres: 3 Node processes running Mika at 32 concurrent deliveries in total vs raw
-//   INSERT … ON CONFLICT DO NOTHING at 32 concurrent from one pool.
+//   INSERT … ON CONFLICT DO NOTHING at 32 concurrent from one pool. A second row runs the same
+//   workers on memoryStore (no database): the ceiling of that setup, so the Postgres row's gap to it
+//   is the store's share. The workers' postgresStore stats (batches, round trips, re-runs) follow.
 // Run after `pnpm build`. Postgres: MIKA_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,6 +24,13 @@ import { printTable } from "./lib.mjs";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const POSTGRES_URL = process.env.MIKA_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const CONCURRENCY = 32;
+/**
+ * Connections: the parent's baseline pool (one per concurrent INSERT) plus each worker's store pool
+ * must fit in the server's max_connections (100 here) with room for tests and other sessions:
+ * 32 + 3 × 10 = 62.
+ */
+const PARENT_POOL = CONCURRENCY;
+const WORKER_POOL = 10;
 const MS = Number(process.env.BENCH_MS ?? 1200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Pre-signed deliveries per process (enough for every timed round at the rates seen here). */
@@ -130,20 +139,23 @@ async function compareOps(title, baseline, candidates) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Worker mode: one Mika instance on Postgres, receiving deliveries over IPC.
+// Worker mode: one Mika instance on Postgres (and one on memoryStore), receiving deliveries over IPC.
 if (process.argv[2] === "worker") {
   const { postgresStore } = await import("@mika/store-postgres");
-  const store = postgresStore({ connectionString: POSTGRES_URL, schema: process.argv[3], max: CONCURRENCY });
+  const { memoryStore } = await import("@mika/backend");
+  const store = postgresStore({ connectionString: POSTGRES_URL, schema: process.argv[3], max: WORKER_POOL });
   const mika = makeMika(store);
+  const inMemory = makeMika(memoryStore());
   const nextDelivery = await deliveryPool(Math.ceil(POOL_SIZE / 3));
   process.on("message", async (message) => {
     if (message.type === "close") {
+      const stats = store.stats();
       await store.close();
-      process.send({ id: message.id });
+      process.send({ id: message.id, stats });
       return;
     }
     try {
-      await receive(mika, nextDelivery());
+      await receive(message.type === "receive-memory" ? inMemory : mika, nextDelivery());
       process.send({ id: message.id });
     } catch (error) {
       process.send({ id: message.id, error: String(error) });
@@ -206,7 +218,7 @@ async function sqliteRows() {
 
 async function postgresRows() {
   const schema = `mika_bench_${process.pid}`;
-  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: CONCURRENCY });
+  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: PARENT_POOL });
   const workers = [];
   try {
     await pool.query("SELECT 1");
@@ -234,7 +246,7 @@ async function postgresRows() {
         const done = waiting.get(m.id);
         waiting.delete(m.id);
         if (m.error) done.reject(new Error(m.error));
-        else done.resolve();
+        else done.resolve(m.stats);
       });
       workers.push({
         child,
@@ -248,6 +260,7 @@ async function postgresRows() {
     }
     let rr = 0;
     const mikaReceive = () => workers[rr++ % workers.length].send("receive");
+    const memoryReceive = () => workers[rr++ % workers.length].send("receive-memory");
     return await compareOps(
       "postgres: durable receive on 3 processes vs raw INSERT … ON CONFLICT",
       { name: `raw INSERT … ON CONFLICT, ${CONCURRENCY} concurrent`, op: rawInsert, lanes: CONCURRENCY },
@@ -258,16 +271,41 @@ async function postgresRows() {
           lanes: CONCURRENCY,
           goal: "≥ 0.5×",
         },
+        {
+          name: `(ceiling) same workers on memoryStore, no database`,
+          op: memoryReceive,
+          lanes: CONCURRENCY,
+        },
       ],
     );
   } finally {
+    const stats = [];
     for (const w of workers) {
-      await w.send("close").catch(() => {});
+      stats.push(await w.send("close").catch(() => undefined));
       w.child.kill();
     }
+    printStoreStats(stats.filter(Boolean));
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await pool.end();
   }
+}
+
+/** One line summing the workers' postgresStore stats (warm-up rounds included). */
+function printStoreStats(stats) {
+  if (stats.length === 0) return;
+  const sum = (pick) => stats.reduce((total, s) => total + pick(s), 0);
+  const batched = sum((s) => s.batched);
+  const batches = sum((s) => s.batches);
+  const rollbacks = {};
+  for (const s of stats)
+    for (const [k, v] of Object.entries(s.rollbacks)) rollbacks[k] = (rollbacks[k] ?? 0) + v;
+  console.log(
+    `postgresStore in the workers: ${sum((s) => s.transactions)} transactions, ${batches} batches ` +
+      `(${(batched / Math.max(1, batches)).toFixed(1)} per batch), ` +
+      `${(sum((s) => s.roundTrips) / Math.max(1, batched)).toFixed(2)} round trips and ` +
+      `${(sum((s) => s.statements) / Math.max(1, batched)).toFixed(2)} statements per batched transaction, ` +
+      `rollbacks ${JSON.stringify(rollbacks)}, ${sum((s) => s.fallbacks)} re-run solo`,
+  );
 }
 
 async function main() {

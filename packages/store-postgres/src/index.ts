@@ -1,7 +1,8 @@
 /**
  * `@mika/store-postgres`: `postgresStore()`, for many app instances on one database. Unique
  * constraints deduplicate, `INSERT … ON CONFLICT DO NOTHING` answers duplicates, and claims use
- * `SELECT … FOR UPDATE SKIP LOCKED`, so N instances never work on the same row.
+ * `SELECT … FOR UPDATE SKIP LOCKED`, so N instances never work on the same row. Concurrent
+ * transactions of one process are coalesced into shared batches (see `batch.ts`).
  *
  * @packageDocumentation
  */
@@ -18,6 +19,16 @@ import {
 import type { MikaStore, StoreTx } from "@mika/types";
 import { CompiledQuery, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
 import pg from "pg";
+import {
+  createBatcher,
+  emptyStats,
+  type PostgresStoreStats,
+  RETRYABLE_CODES,
+  sqlState,
+  type TxFn,
+} from "./batch.js";
+
+export type { PostgresStoreStats } from "./batch.js";
 
 /** Options of {@link postgresStore}: give a `pool` or a `connectionString`. */
 export interface PostgresStoreOptions {
@@ -29,7 +40,41 @@ export interface PostgresStoreOptions {
   max?: number;
   /** The schema holding Mika's tables (created if missing). Default: the connection's `search_path`. */
   schema?: string;
+  /**
+   * Coalesce concurrent transactions of this process into shared batches (default true). `false`:
+   * every transaction runs alone on its own pooled client.
+   */
+  batching?: boolean;
+  /**
+   * How long a batch waits for a row lock another transaction holds before it is rolled back and its
+   * transactions re-run one by one (`SET LOCAL lock_timeout`, ms, default 200). Solo transactions wait
+   * as long as Postgres lets them.
+   */
+  lockTimeoutMs?: number;
+  /** At most this many transactions share one batch (default 128). */
+  maxBatch?: number;
+  /**
+   * At most this many batches run at once (default 1): transactions that arrive while they run form
+   * the next batch. When no batch has started for `lockTimeoutMs`, another one starts anyway.
+   */
+  maxConcurrentBatches?: number;
+  /**
+   * When fewer transactions are waiting than recent batches held, wait up to this long for more
+   * before starting a batch (ms, default 1; 0: never wait).
+   */
+  lingerMs?: number;
 }
+
+/** A Postgres {@link MikaStore}, with counters of how its transactions ran. */
+export interface PostgresStore extends MikaStore {
+  /** Counters since the store was created: batches, their sizes and statements, rollbacks, re-runs. */
+  stats(): PostgresStoreStats;
+}
+
+/** How many times a solo transaction is tried when Postgres aborts it for a deadlock, a serialization failure or a lock timeout. */
+const SOLO_ATTEMPTS = 4;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const INT8_OID = 20;
 const JSON_OID = 114;
@@ -75,11 +120,17 @@ function quoteIdent(name: string): string {
 }
 
 /**
- * Creates a Postgres store. Every transaction runs on one pooled client at READ COMMITTED; `get`/`find`
- * with `lock: true` take `FOR UPDATE` row locks; `claim` selects with `FOR UPDATE SKIP LOCKED` and sets
- * `lease_until`; `insert` is `INSERT … ON CONFLICT DO NOTHING` (a concurrent duplicate waits for the
- * first transaction and then returns false). Migrations take a transaction-scoped advisory lock, so
- * any number of instances may start at once.
+ * Creates a Postgres store. Transactions run at READ COMMITTED; `get`/`find` with `lock: true` take
+ * `FOR UPDATE` row locks; `claim` selects with `FOR UPDATE SKIP LOCKED` and sets `lease_until`;
+ * `insert` is `INSERT … ON CONFLICT DO NOTHING` (a concurrent duplicate waits for the first
+ * transaction and then returns false). Migrations take a transaction-scoped advisory lock, so any
+ * number of instances may start at once.
+ *
+ * Batching (default): concurrent `transaction()` calls share one Postgres transaction, their
+ * operations coalesced into one statement per shape. Two of them touching the same row, a function
+ * that throws, a failed statement or a lock wait longer than `lockTimeoutMs` roll the batch back and
+ * re-run its functions one by one, so a transaction function may run more than once. Do not call
+ * `transaction()` from inside a transaction function.
  *
  * @example
  * ```ts
@@ -87,8 +138,21 @@ function quoteIdent(name: string): string {
  * const mika = createMika({ providers, store });
  * ```
  */
-export function postgresStore(options: PostgresStoreOptions): MikaStore {
-  const { schema } = options;
+export function postgresStore(options: PostgresStoreOptions): PostgresStore {
+  const {
+    schema,
+    batching = true,
+    lockTimeoutMs = 200,
+    maxBatch = 128,
+    maxConcurrentBatches = 1,
+    lingerMs = 1,
+  } = options;
+  if (!(lockTimeoutMs > 0)) throw new TypeError("postgresStore: lockTimeoutMs must be a positive number.");
+  if (!(Number.isInteger(maxBatch) && maxBatch >= 1))
+    throw new TypeError("postgresStore: maxBatch must be a positive integer.");
+  if (!(Number.isInteger(maxConcurrentBatches) && maxConcurrentBatches >= 1))
+    throw new TypeError("postgresStore: maxConcurrentBatches must be a positive integer.");
+  if (!(lingerMs >= 0)) throw new TypeError("postgresStore: lingerMs must be 0 or more.");
   if (!options.pool && !options.connectionString) {
     throw new TypeError("postgresStore needs a `pool` or a `connectionString`.");
   }
@@ -97,6 +161,10 @@ export function postgresStore(options: PostgresStoreOptions): MikaStore {
     options.pool ?? new pg.Pool({ connectionString: options.connectionString, max: options.max ?? 10 });
   const dialect = postgresDialect(schema);
   let closed = false;
+  const stats = emptyStats();
+  /** Transactions not settled yet (`close()` waits for them). */
+  let running = 0;
+  let drained: (() => void) | undefined;
 
   const execOn =
     (client: pg.PoolClient): SqlExec =>
@@ -118,7 +186,13 @@ export function postgresStore(options: PostgresStoreOptions): MikaStore {
       await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
       try {
         const value = await fn(execOn(client));
-        await client.query("COMMIT");
+        const committed = await client.query("COMMIT");
+        if (committed.command !== "COMMIT") {
+          // A statement failed and the function went on regardless: Postgres rolled back.
+          throw new Error(
+            "postgresStore: the transaction was rolled back because one of its statements failed.",
+          );
+        }
         return value;
       } catch (error) {
         try {
@@ -144,6 +218,57 @@ export function postgresStore(options: PostgresStoreOptions): MikaStore {
 
   const ensureMigrated = onceUntilFailure(migrateNow);
 
+  /**
+   * One function in its own transaction (today's path, and the fallback of a rolled-back batch).
+   * Tried again when Postgres aborts it for a deadlock, a serialization failure or a lock timeout.
+   */
+  const solo = async (fn: TxFn): Promise<unknown> => {
+    for (let attempt = 1; ; attempt++) {
+      let retryable = false;
+      try {
+        return await inTransaction(async (exec) => {
+          const watched: SqlExec = (query) =>
+            exec(query).catch((error: unknown) => {
+              if (RETRYABLE_CODES.has(sqlState(error) ?? "")) retryable = true;
+              throw error;
+            });
+          const { tx, finish } = sqlTransaction(dialect, watched);
+          try {
+            return await fn(tx);
+          } finally {
+            finish();
+          }
+        });
+      } catch (error) {
+        if (!(retryable || RETRYABLE_CODES.has(sqlState(error) ?? "")) || attempt >= SOLO_ATTEMPTS)
+          throw error;
+        stats.retries++;
+        await sleep(Math.random() * 10 * attempt);
+      }
+    }
+  };
+
+  const batcher = createBatcher({
+    pool,
+    dialect,
+    schema,
+    types,
+    lockTimeoutMs,
+    maxBatch,
+    maxLanes: maxConcurrentBatches,
+    // A batch that has not finished within a lock timeout is probably waiting on something: let
+    // another lane serve the queue meanwhile.
+    stallMs: lockTimeoutMs,
+    lingerMs,
+    solo,
+    stats,
+  });
+
+  const settle = () => {
+    stats.transactions++;
+    if (--running === 0) drained?.();
+  };
+
   return {
     name: "postgres",
     async migrate() {
@@ -163,19 +288,27 @@ export function postgresStore(options: PostgresStoreOptions): MikaStore {
       }
     },
     async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-      await ensureMigrated();
-      return inTransaction(async (exec) => {
-        const { tx, finish } = sqlTransaction(dialect, exec);
-        try {
-          return await fn(tx);
-        } finally {
-          finish();
+      if (closed) throw new Error("postgresStore: the store is closed.");
+      running++;
+      try {
+        await ensureMigrated();
+        if (!batching) {
+          stats.solo++;
+          return (await solo(fn)) as T;
         }
-      });
+        return (await batcher.run(fn)) as T;
+      } finally {
+        settle();
+      }
+    },
+    stats() {
+      return structuredClone(stats);
     },
     async close() {
       if (closed) return;
       closed = true;
+      // Transactions already begun finish (and may still re-run solo) before the pool ends.
+      if (running > 0) await new Promise<void>((resolve) => (drained = resolve));
       if (owned) await pool.end();
     },
   };

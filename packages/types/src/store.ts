@@ -578,7 +578,15 @@ export interface MikaStore {
   schemaVersion(): Promise<number>;
   /**
    * Runs `fn` in one transaction: all of its writes commit together, or none when it throws (the
-   * error is rethrown). Stores migrate on first use.
+   * error is rethrown). The returned promise settles only after the commit (or the definitive
+   * failure). Stores migrate on first use.
+   *
+   * `fn` may be re-run after a rollback: a store may run it again when the transaction is rolled back
+   * for a reason that is not `fn`'s own (a conflict with a concurrent transaction it was batched with,
+   * a deadlock, a lock timeout), and only the run that commits counts. So `fn` must have no effects
+   * outside the transaction (no HTTP calls, no messages, no writes to outer state that a second run
+   * would not overwrite); do those after `transaction()` resolves. Do not call `transaction()` from
+   * inside `fn`.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Releases connections and file handles. */
