@@ -134,13 +134,16 @@ export function runResultQueue(): RunResultQueue {
 const RESULT_FLUSH_DELAY_MS = 25;
 
 /** Takes every queued result; the caller writes them ({@link writeRunResults}) or gives them back ({@link requeueRunResults}). */
-export function takeRunResults(engine: Engine): RunResult[] {
+export function takeRunResults(engine: Engine): readonly RunResult[] {
   const queue = engine.runResults;
-  if (queue.pending.length === 0) return queue.pending;
+  // Never hand out the live queue: results queued later would ride along twice.
+  if (queue.pending.length === 0) return NO_RESULTS;
   const taken = queue.pending;
   queue.pending = [];
   return taken;
 }
+
+const NO_RESULTS: readonly RunResult[] = Object.freeze([]);
 
 /** Puts results back after the transaction that was to write them rolled back. */
 export function requeueRunResults(engine: Engine, results: readonly RunResult[]): void {

@@ -221,6 +221,43 @@ describe("notifications", () => {
       ]);
     });
 
+    it("are each written once, however receives interleave", async () => {
+      const inner = memoryStore();
+      const writes = new Map<string, number>();
+      const store: MikaStore = {
+        ...inner,
+        name: inner.name,
+        transaction: (fn) =>
+          inner.transaction((tx) =>
+            fn({
+              ...tx,
+              update: (table, key, patch) => {
+                if (table === "handler_runs") writes.set(key, (writes.get(key) ?? 0) + 1);
+                return tx.update(table, key, patch);
+              },
+            }),
+          ),
+      };
+      const { deliver, mika } = setup({ store, on: { "checkout.completed": async () => undefined } });
+      const wave = (from: number) =>
+        Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            deliver(
+              completed({ providerCheckoutId: `cs_w${from + i}`, paymentRef: `pi_w${from + i}` }),
+              `msg_w${from + i}`,
+            ),
+          ),
+        );
+      await wave(0);
+      await wave(8);
+      await wave(16);
+      const list = await mika.webhooks.list({ limit: 50 });
+      expect(list.ok && list.data.items).toHaveLength(24);
+      for (const item of list.ok ? list.data.items : []) await mika.webhooks.get(item.id);
+      expect(writes.size).toBe(24);
+      expect([...writes.values()].every((n) => n === 1)).toBe(true);
+    });
+
     it("are written by a short timer when no webhook follows", async () => {
       const { deliver, rows } = setup({ on: { "checkout.completed": async () => undefined } });
       await deliver(completed(), "msg_r3");
