@@ -158,7 +158,10 @@ export async function writeRunResults(
   results: readonly RunResult[],
   now: number,
 ): Promise<void> {
-  for (const [id, patch] of results) await tx.update("handler_runs", id, { ...patch, updated_at: now });
+  // Issued together: a store that batches can write them in one statement.
+  await Promise.all(
+    results.map(([id, patch]) => tx.update("handler_runs", id, { ...patch, updated_at: now })),
+  );
 }
 
 function scheduleFlush(engine: Engine): void {

@@ -166,7 +166,7 @@ async function applyAndRecord(
   if (outcome.orderId) result.orderId = outcome.orderId;
   if (outcome.order) result.order = outcome.order;
   if (outcome.createdOrder && outcome.orderId) {
-    result.unparked = await parkedFor(tx, row.provider, outcome.orderId, event.paymentRef);
+    result.unparked = await parkedFor(tx, event);
   }
   return result;
 }
@@ -222,17 +222,15 @@ async function notifyOps(engine: Engine, intent: NotificationIntent) {
 }
 
 /**
- * Inside the transaction that created an order: the events parked waiting for it, by its id (Mika's
- * checkout id) or its payment ref (the order was created from this event, so it carries the event's).
+ * Inside the transaction that created an order from `event`: the events parked waiting for it. They
+ * wait by the checkout id they name (the new order's id when the event names one; an id Mika made up
+ * just now cannot be waited for) or by the payment ref (the new order carries the event's).
  */
-async function parkedFor(
-  tx: StoreTx,
-  provider: string,
-  orderId: string,
-  paymentRef: string | undefined,
-): Promise<string[]> {
-  const reasons = [awaitingOrder({ checkoutRef: orderId })];
-  if (paymentRef) reasons.push(awaitingOrder({ paymentRef }));
+async function parkedFor(tx: StoreTx, event: MikaEvent): Promise<string[]> {
+  const reasons: string[] = [];
+  if (event.checkoutRef) reasons.push(awaitingOrder({ checkoutRef: event.checkoutRef }));
+  if (event.paymentRef) reasons.push(awaitingOrder({ paymentRef: event.paymentRef }));
+  const provider = event.provider as string;
   const ids: string[] = [];
   for (const reason of reasons) {
     const rows = await tx.find("events", { status: "pending", parked_reason: reason }, { limit: 50 });
@@ -388,8 +386,13 @@ export async function receive(
   let outcome: ProcessResult | "duplicate" | "accepted";
   try {
     outcome = await engine.store.transaction(async (tx) => {
-      if (carried.length) await writeRunResults(tx, carried, receivedAt);
-      if (!(await tx.insert("events", row))) return "duplicate" as const;
+      // One burst of writes to distinct rows, issued together: a store that batches concurrent
+      // transactions sends them in one round trip, and every receive's first step stays alike.
+      const [inserted] = await Promise.all([
+        tx.insert("events", row),
+        carried.length ? writeRunResults(tx, carried, receivedAt) : undefined,
+      ]);
+      if (!inserted) return "duplicate" as const;
       if (deferred) return "accepted" as const;
       return applyAndRecord(engine, tx, row, event);
     });

@@ -196,6 +196,40 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** An operation as a job queues it (the batch adds who asked and how to answer). */
 type OpInput = DistributiveOmit<Op, keyof OpBase>;
 
+/**
+ * Moves a job's next operation into `round`, with the operations queued right behind it that can share
+ * its round trip: more reads by key of the same shape, or — behind a write — more writes (inserts and
+ * updates) of other rows. A job issues such a burst without awaiting each call (a webhook's inbox row
+ * together with earlier handler results, say); since they touch distinct rows, the order in which the
+ * round's statements run cannot change their outcome. Anything else keeps its own, later round, so a
+ * job's operations stay in order.
+ */
+function takeRun(list: Op[], round: Op[]): void {
+  const first = list.shift()!;
+  round.push(first);
+  if (first.kind !== "update" && first.kind !== "insert" && first.kind !== "get") return;
+  const rows = new Set(rowsOf(first));
+  while (list.length > 0) {
+    const next = list[0]!;
+    const sameReads = first.kind === "get" && next.kind === "get" && next.shape === first.shape;
+    const writes = first.kind !== "get" && (next.kind === "insert" || next.kind === "update");
+    if (!sameReads && !writes) return;
+    const own = rowsOf(next);
+    if (own.some((row) => rows.has(row))) return;
+    for (const row of own) rows.add(row);
+    round.push(list.shift()!);
+  }
+}
+
+/** The rows an operation names, as unique keys (see `uniqueKeys`): an insert's every unique key, else its primary key. */
+function rowsOf(op: Op): string[] {
+  if (op.kind === "insert") return op.uniques;
+  if (op.kind === "get" || op.kind === "update") {
+    return [`${op.table}\u0000${tableSpec(op.table).primaryKey}\u0000${JSON.stringify([op.key])}`];
+  }
+  return [];
+}
+
 /** One statement of a round: its SQL, and how its result settles its operations. */
 interface Statement {
   text: string;
@@ -326,7 +360,7 @@ export function createBatcher(options: BatcherOptions) {
       while (perMember.size > 0) {
         const round: Op[] = [];
         for (const [member, list] of perMember) {
-          round.push(list.shift()!);
+          takeRun(list, round);
           if (list.length === 0) perMember.delete(member);
         }
         try {

@@ -68,6 +68,39 @@ describe("postgresStore batching", () => {
     await pool.end();
   });
 
+  it("sends a burst of writes to distinct rows, issued without awaiting each, in one round trip", async () => {
+    const { pool, texts } = countingPool();
+    const schema = freshSchema();
+    const s = postgresStore({ pool, schema });
+    await s.transaction(async (tx) => {
+      for (let i = 0; i < 5; i++) await tx.insert("stock", stock(`s${i}`, i));
+    });
+    texts.length = 0;
+    const written = await s.transaction((tx) =>
+      Promise.all([
+        tx.insert("events", eventRow(1)),
+        ...Array.from({ length: 5 }, (_, i) => tx.update("stock", `s${i}`, { on_hand: 100 + i })),
+      ]),
+    );
+    expect(written).toEqual([true, true, true, true, true, true]);
+    // BEGIN + the INSERT + one UPDATE for all five rows in one round trip, then COMMIT.
+    expect(texts).toHaveLength(2);
+    expect(statementsOf(texts, "INSERT")).toBe(1);
+    expect(statementsOf(texts, "UPDATE")).toBe(1);
+    for (let i = 0; i < 5; i++) {
+      expect(await rawRow(schema, "stock", `s${i}`)).toMatchObject({ on_hand: String(100 + i) });
+    }
+    // Two writes of the SAME row keep their order: two round trips, the later value wins.
+    texts.length = 0;
+    await s.transaction((tx) =>
+      Promise.all([tx.update("stock", "s0", { on_hand: 1 }), tx.update("stock", "s0", { on_hand: 2 })]),
+    );
+    expect(statementsOf(texts, "UPDATE")).toBe(2);
+    expect(await rawRow(schema, "stock", "s0")).toMatchObject({ on_hand: "2" });
+    await s.close();
+    await pool.end();
+  });
+
   it("coalesces get, find, insert and update of concurrent transactions into one statement per shape", async () => {
     const { pool, texts } = countingPool();
     const s = postgresStore({ pool, schema: freshSchema() });

@@ -533,7 +533,9 @@ export interface ClaimOptions<Row> {
 
 /**
  * What a transaction can do. Every method runs inside the surrounding transaction: if the function
- * given to {@link MikaStore.transaction} throws, nothing it wrote is kept.
+ * given to {@link MikaStore.transaction} throws, nothing it wrote is kept. Calls may overlap (several
+ * issued before the first is awaited, as with `Promise.all`): a store runs them as if in call order,
+ * and a batching store may send writes to distinct rows together.
  */
 export interface StoreTx {
   /** The row with this primary key. */
