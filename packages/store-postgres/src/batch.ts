@@ -298,8 +298,10 @@ export function createBatcher(options: BatcherOptions) {
     readonly typeOf: ReadonlyMap<string, { type: ColumnType; sqlType: string }>;
     /** Columns of the primary key or a unique constraint (an update of one re-keys the table). */
     readonly keyed: ReadonlySet<string>;
-    /** The first unique constraint's columns (rows of a multi-row insert are sorted by it). */
-    readonly firstUnique: readonly string[];
+    /** Positions (in `columns`) of the primary key and of each unique constraint's columns, with the prefix of their unique keys. */
+    readonly uniques: readonly { readonly prefix: string; readonly at: readonly number[] }[];
+    /** Positions of the first unique constraint's columns (rows of a multi-row insert are sorted by it). */
+    readonly firstUnique: readonly number[];
     /** The insert of every column, in schema order. */
     readonly insert: Shape;
   }
@@ -319,7 +321,11 @@ export function createBatcher(options: BatcherOptions) {
       sqlTypes,
       typeOf: new Map(columns.map((c, i) => [c, { type: types[i]!, sqlType: sqlTypes[i]! }])),
       keyed: keyColumns(spec),
-      firstUnique: spec.unique[0] ?? [],
+      uniques: [[spec.primaryKey], ...spec.unique].map((set) => ({
+        prefix: `${table}\u0000${set.join(",")}\u0000`,
+        at: set.map((c) => columns.indexOf(c)),
+      })),
+      firstUnique: (spec.unique[0] ?? []).map((c) => columns.indexOf(c)),
       insert: shapeOf(`insert:${table}`, () => ({
         kind: "insert",
         table,
@@ -783,18 +789,18 @@ export function createBatcher(options: BatcherOptions) {
         const { spec, columns, types, sqlTypes } = codec;
         const source = row as unknown as Record<string, unknown>;
         // Every column in schema order (undefined → NULL, as the solo path writes it): one shape per table.
-        const values: Record<string, unknown> = {};
+        const values = new Array<unknown>(columns.length);
         let tuple = "(";
         let literals = true;
         for (let i = 0; i < columns.length; i++) {
           const value = encodeValue(dialect, types[i]!, source[columns[i]!]);
-          values[columns[i]!] = value;
+          values[i] = value;
           if (!literals) continue;
           const literal = sqlLiteral(value, sqlTypes[i]!);
           if (literal === undefined) literals = false;
           else tuple += i ? `, ${literal}` : literal;
         }
-        const key = values[spec.primaryKey];
+        const key = values[codec.uniques[0]!.at[0]!];
         fail(batch.tracker.insert(member, table));
         batch.tracker.wrote(member, table);
         if (typeof key !== "string" || !literals) {
@@ -802,14 +808,20 @@ export function createBatcher(options: BatcherOptions) {
           if (typeof key === "string") fail(batch.tracker.own(member, table, key));
           else fail(batch.tracker.mutateUnique(member, table));
           const inserted = await plain().insert(table, row);
-          const uniques = uniqueKeys(table, spec, values);
+          const uniques = uniqueKeys(table, spec, Object.fromEntries(columns.map((c, i) => [c, values[i]])));
           if (inserted) batch.tracker.inserted(member, uniques);
           else fail(batch.tracker.refused(member, table, uniques));
           return inserted;
         }
         fail(batch.tracker.own(member, table, key));
-        const sortKey = JSON.stringify([...codec.firstUnique.map((c) => values[c] ?? null), key]);
-        return enqueue<boolean>(codec.insert, key, `${tuple})`, sortKey, uniqueKeys(table, spec, values));
+        // The same keys as `uniqueKeys` writes, from the encoded values by position.
+        const uniques: string[] = [];
+        for (const { prefix, at } of codec.uniques) {
+          const tupleOf = at.map((i) => values[i] ?? null);
+          if (!tupleOf.includes(null)) uniques.push(prefix + JSON.stringify(tupleOf));
+        }
+        const sortKey = JSON.stringify([...codec.firstUnique.map((i) => values[i] ?? null), key]);
+        return enqueue<boolean>(codec.insert, key, `${tuple})`, sortKey, uniques);
       },
       async update(table, key, patch) {
         check();
