@@ -1,7 +1,8 @@
 /**
  * Coalescing group transactions. Concurrent `transaction(fn)` calls of one store share one Postgres
  * transaction on one pooled client (a batch). Their functions run interleaved; the operations they
- * issue while all of them are waiting are flushed together, one statement per shape:
+ * issue are flushed on the next turn of the event loop (once pending microtasks, such as an async
+ * function resuming its caller, have run), together, one statement per shape:
  *
  * - `get` → `SELECT … WHERE pk IN (…) [FOR UPDATE]`;
  * - equality-only `find` → `(VALUES …) CROSS JOIN LATERAL (SELECT … LIMIT n [FOR UPDATE])`;
@@ -134,8 +135,6 @@ type Cause = keyof PostgresStoreStats["rollbacks"];
 /** A job running inside a batch. */
 interface Member {
   readonly job: Job;
-  /** Operations queued or in flight. */
-  outstanding: number;
   settled: boolean;
   outcome?: { ok: true; value: unknown } | { ok: false; error: unknown };
 }
@@ -475,9 +474,6 @@ export function createBatcher(options: BatcherOptions) {
     private pending: Op[] = [];
     private flushing = false;
     private immediate = false;
-    private microtask = false;
-    /** Members neither settled nor waiting for an operation. */
-    private busy: number;
     private settledCount = 0;
     private finished!: () => void;
     readonly done = new Promise<void>((resolve) => {
@@ -488,8 +484,7 @@ export function createBatcher(options: BatcherOptions) {
       readonly client: pg.PoolClient,
       jobs: Job[],
     ) {
-      this.members = jobs.map((job) => ({ job, outstanding: 0, settled: false }));
-      this.busy = this.members.length;
+      this.members = jobs.map((job) => ({ job, settled: false }));
     }
 
     query(text: string, values?: unknown[], count = 1) {
@@ -516,7 +511,6 @@ export function createBatcher(options: BatcherOptions) {
         op.resolve = resolve as (value: unknown) => void;
         op.reject = reject;
       });
-      if (op.member.outstanding++ === 0) this.busy--;
       this.pending.push(op);
       this.schedule();
       return promise;
@@ -525,31 +519,22 @@ export function createBatcher(options: BatcherOptions) {
     settleOp(op: Op, ok: boolean, value: unknown) {
       if (op.settled) return;
       op.settled = true;
-      if (--op.member.outstanding === 0 && !op.member.settled) this.busy++;
       if (ok) op.resolve(value);
       else op.reject(value);
     }
 
     /**
-     * Flushes as soon as every running job waits for an operation (in a microtask, so that operations
-     * issued in the same turn join), else on the next turn of the event loop.
+     * Flushes on the next turn of the event loop, once the microtask queue has drained: a job whose
+     * operations are spread over several async functions (a ledger write, then the handler runs its
+     * caller records) has issued all of them by then, so they share one round trip.
      */
     private schedule() {
-      if (this.flushing || this.pending.length === 0) return;
-      if (this.busy === 0) {
-        if (this.microtask) return;
-        this.microtask = true;
-        queueMicrotask(() => {
-          this.microtask = false;
-          void this.flush();
-        });
-      } else if (!this.immediate) {
-        this.immediate = true;
-        setImmediate(() => {
-          this.immediate = false;
-          void this.flush();
-        });
-      }
+      if (this.flushing || this.pending.length === 0 || this.immediate) return;
+      this.immediate = true;
+      setImmediate(() => {
+        this.immediate = false;
+        void this.flush();
+      });
     }
 
     private async flush() {
@@ -657,7 +642,6 @@ export function createBatcher(options: BatcherOptions) {
     memberSettled(member: Member) {
       member.settled = true;
       this.settledCount++;
-      if (member.outstanding === 0) this.busy--;
       if (member.outcome && !member.outcome.ok && !this.aborted) {
         this.abort("throw", `a transaction function threw: ${String(member.outcome.error)}`);
       }

@@ -110,6 +110,29 @@ describe("postgresStore batching", () => {
     await pool.end();
   });
 
+  it("a burst spread over async functions (a write issued, its caller resuming, then more writes) is one round trip", async () => {
+    const { pool, texts } = countingPool();
+    const s = postgresStore({ pool, schema: freshSchema() });
+    await s.transaction((tx) => tx.count("events", {})); // migrates on first use
+    texts.length = 0;
+    const written = await s.transaction(async (tx) => {
+      // Like the ledger: an async function issues a write, does not await it, and returns to its caller…
+      const ledger = async () => {
+        const created = tx.insert("stock", stock("made", 1));
+        return { created };
+      };
+      const { created } = await ledger();
+      // …which then records more rows before awaiting any of them.
+      return Promise.all([created, tx.insert("events", eventRow(1))]);
+    });
+    expect(written).toEqual([true, true]);
+    // BEGIN + both INSERTs in one round trip, then COMMIT.
+    expect(texts).toHaveLength(2);
+    expect(statementsOf(texts, "INSERT")).toBe(2);
+    await s.close();
+    await pool.end();
+  });
+
   it("a batched insert writes every schema column (NULL when absent) and ignores keys outside the schema, as a solo one does", async () => {
     const schema = freshSchema();
     const s = postgresStore({ connectionString: POSTGRES_URL, schema });
