@@ -926,15 +926,21 @@ export function createBatcher(options: BatcherOptions) {
   let lastStart = 0;
   let stallTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Sizes of recent batches (start time, jobs), to know how many jobs are worth waiting for. */
+  /**
+   * Sizes of recent batches (start time, jobs), to know how many jobs are worth waiting for: only the
+   * batches no later batch outgrew, so sizes decrease from the front, which holds the largest.
+   */
   const recent: [number, number][] = [];
+  const remember = (start: number, size: number) => {
+    while (recent.length > 0 && recent[recent.length - 1]![1] <= size) recent.pop();
+    recent.push([start, size]);
+  };
   const RECENT_MS = 1000;
   /** How many jobs recent batches held (the most in the last second). */
   const expected = () => {
     const since = performance.now() - RECENT_MS;
     while (recent.length > 0 && recent[0]![0] < since) recent.shift();
-    let most = 1;
-    for (const [, size] of recent) most = Math.max(most, size);
+    const most = Math.max(1, recent[0]?.[1] ?? 1);
     return Math.min(most, maxBatch);
   };
   /** Lanes waiting for more jobs. */
@@ -993,7 +999,7 @@ export function createBatcher(options: BatcherOptions) {
       const jobs = queue.splice(0, maxBatch);
       if (jobs.length === 0) break;
       lastStart = performance.now();
-      recent.push([lastStart, jobs.length]);
+      remember(lastStart, jobs.length);
       pump();
       const batch = new Batch(client, jobs);
       stats.batches++;
