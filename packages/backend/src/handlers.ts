@@ -34,9 +34,8 @@ export async function recordRuns(
   if (engine.notifications) {
     for (const intent of intents) runs.push({ handler: `notify:${intent.type}`, payload: intent });
   }
-  const recorded: HandlerRunRow[] = [];
-  for (const [index, run] of runs.entries()) {
-    const row: HandlerRunRow = {
+  const rows = runs.map(
+    (run, index): HandlerRunRow => ({
       id: `${eventRowId}:${index}:${run.handler}`,
       event_row_id: eventRowId,
       handler: run.handler,
@@ -47,10 +46,11 @@ export async function recordRuns(
       lease_until: null,
       payload: run.payload,
       updated_at: now,
-    };
-    if (await tx.insert("handler_runs", row)) recorded.push(row);
-  }
-  return recorded;
+    }),
+  );
+  // Issued together (distinct rows): a store that batches writes them in one statement.
+  const inserted = await Promise.all(rows.map((row) => tx.insert("handler_runs", row)));
+  return rows.filter((_, i) => inserted[i]);
 }
 
 /** Renders and logs intents when the host has no notifications hook (the default behaviour). */

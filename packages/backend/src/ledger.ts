@@ -15,6 +15,13 @@ import { type NotificationIntent, toOrder, toSubscription } from "./types.js";
 export interface LedgerContext {
   now: number;
   createId: (prefix: string) => string;
+  /**
+   * When given, the insert of an order the event creates is not awaited here: its check (it throws
+   * when the order was created concurrently) is pushed, and the caller awaits it before its
+   * transaction ends. The caller's next writes (the handler runs) then go out together with it, in one
+   * round trip on a store that batches.
+   */
+  pending?: Promise<void>[];
 }
 
 /**
@@ -209,8 +216,17 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
           created_at: ctx.now,
           updated_at: ctx.now,
         };
-        if (!(await tx.insert("orders", row)))
-          throw new Error(`order ${row.id} was created concurrently; retry`);
+        const created = tx.insert("orders", row).then((inserted) => {
+          if (!inserted) throw new Error(`order ${row.id} was created concurrently; retry`);
+        });
+        if (ctx.pending) {
+          // Handled here too, so that a failure while the caller is busy elsewhere is not "unhandled":
+          // the caller awaits it (and gets the error) before its transaction ends.
+          created.catch(() => undefined);
+          ctx.pending.push(created);
+        } else {
+          await created;
+        }
         return applied(paid ? [{ type: "order.paid", order: toOrder(row) }] : [], row, true);
       }
       const row = order;

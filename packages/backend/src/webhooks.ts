@@ -122,7 +122,10 @@ async function applyAndRecord(
     });
     return { status: "ignored", ...NOTHING };
   }
-  const outcome = await applyEvent(tx, event, { now, createId: engine.createId });
+  // Writes the ledger only checks (a new order's insert) go out with the handler runs below.
+  const pending: Promise<void>[] = [];
+  const outcome = await applyEvent(tx, event, { now, createId: engine.createId, pending });
+  if (outcome.result !== "applied") await Promise.all(pending);
   if (outcome.result === "parked") {
     const attempts = row.attempts + 1;
     await tx.update("events", row.id, {
@@ -156,7 +159,7 @@ async function applyAndRecord(
       updated_at: now,
     });
   }
-  const runs = await recordRuns(engine, tx, row.id, event, outcome.intents);
+  const [runs] = await Promise.all([recordRuns(engine, tx, row.id, event, outcome.intents), ...pending]);
   const result: Extract<ProcessResult, { runs: unknown }> = {
     status: "processed",
     runs,

@@ -285,3 +285,61 @@ describe("livemode is never mixed", () => {
     expect(await rows("orders")).toMatchObject([{ status: "awaiting_payment", livemode: true }]);
   });
 });
+
+describe("a receive that creates an order", () => {
+  /** A memory store recording when order and handler-run inserts are issued and answered; `refuse` orders answer false. */
+  function recordingStore(options: { refuseOrders: number }) {
+    const inner = memoryStore();
+    const log: string[] = [];
+    const store: MikaStore = {
+      ...inner,
+      transaction: (fn) =>
+        inner.transaction((tx) =>
+          fn({
+            ...tx,
+            get: tx.get,
+            find: tx.find,
+            count: tx.count,
+            delete: tx.delete,
+            claim: tx.claim,
+            update: tx.update,
+            insert: async (table, row) => {
+              if (table !== "orders" && table !== "handler_runs") return tx.insert(table, row);
+              log.push(`issue ${table}`);
+              await new Promise((resolve) => setImmediate(resolve));
+              const refused = table === "orders" && options.refuseOrders > 0;
+              if (refused) options.refuseOrders--;
+              const inserted = refused ? false : await tx.insert(table, row);
+              log.push(`answer ${table}`);
+              return inserted;
+            },
+          }),
+        ),
+    };
+    return { store, log };
+  }
+  const notifications = { handle: () => ({ handled: true }) };
+
+  it("issues the order insert and its handler-run inserts together, before either is answered", async () => {
+    const { store, log } = recordingStore({ refuseOrders: 0 });
+    const { deliver, rows } = setup({ store, notifications });
+    expect((await deliver(completed(), "msg_burst")).body.data.status).toBe("processed");
+    expect(log.slice(0, 2)).toEqual(["issue orders", "issue handler_runs"]);
+    expect(await rows("orders")).toHaveLength(1);
+    expect(await rows("handler_runs")).toMatchObject([{ handler: "notify:order.paid" }]);
+  });
+
+  it("rolls everything back when the order turns out to exist already (its handler runs included)", async () => {
+    const { store, log } = recordingStore({ refuseOrders: 1 });
+    const { deliver, rows, mika } = setup({ store, notifications });
+    const res = await deliver(completed(), "msg_raced");
+    expect(res.status).toBe(500);
+    expect(log).toContain("issue handler_runs");
+    expect(await rows("orders")).toHaveLength(0);
+    expect(await rows("handler_runs")).toHaveLength(0);
+    const listed = await mika.webhooks.list({ status: "failed" });
+    expect(listed.ok && listed.data.items).toMatchObject([
+      { eventId: "msg_raced", lastError: expect.stringContaining("created concurrently") },
+    ]);
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * Coalescing group transactions. Concurrent `transaction(fn)` calls of one store share one Postgres
  * transaction on one pooled client (a batch). Their functions run interleaved; the operations they
- * issue while all of them are waiting are flushed together, one statement per shape:
+ * issue are flushed on the next turn of the event loop (once pending microtasks, such as an async
+ * function resuming its caller, have run), together, one statement per shape:
  *
  * - `get` → `SELECT … WHERE pk IN (…) [FOR UPDATE]`;
  * - equality-only `find` → `(VALUES …) CROSS JOIN LATERAL (SELECT … LIMIT n [FOR UPDATE])`;
@@ -21,14 +22,13 @@
  */
 import {
   decodeRow,
-  encodeRow,
   encodeValue,
   type SqlDialect,
   type SqlRow,
   sqlTransaction,
   tableSpec,
 } from "@mika/store-sqlite/sql";
-import type { ClaimOptions, ColumnType, StoreTx, TableName, TableRows } from "@mika/types";
+import type { ClaimOptions, ColumnType, StoreTx, TableName, TableRows, TableSpec } from "@mika/types";
 import type { CompiledQuery } from "kysely";
 import type pg from "pg";
 import { claimQuery } from "./claim.js";
@@ -135,66 +135,95 @@ type Cause = keyof PostgresStoreStats["rollbacks"];
 /** A job running inside a batch. */
 interface Member {
   readonly job: Job;
-  /** Operations queued or in flight. */
-  outstanding: number;
   settled: boolean;
   outcome?: { ok: true; value: unknown } | { ok: false; error: unknown };
 }
 
-interface OpBase {
-  member: Member;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  /** Answered already (an operation is settled once). */
-  settled?: boolean;
+/** What a coalesced statement does. */
+type ShapeKind = "get" | "find" | "insert" | "update";
+
+/**
+ * One shape of coalesced operations (kind, table, columns, lock…) and the SQL around their rows, built
+ * once per store and shape: a round's statement is `head`, the operations' tuples, `tail`.
+ */
+interface Shape {
+  /** Its cache key; also the order in which a round's statements run (the same in every process). */
+  readonly name: string;
+  readonly kind: ShapeKind;
+  readonly table: string;
+  /** The table's primary key column. */
+  readonly pk: string;
+  readonly head: string;
+  readonly tail: string;
 }
-interface GetOp extends OpBase {
-  kind: "get";
-  shape: string;
-  table: string;
-  key: string;
-  keyLiteral: string;
-  lock: boolean;
+
+const noop = () => {};
+
+/** A `find`'s order. */
+type FindOrder = readonly { column: string; direction: "asc" | "desc" }[];
+
+/**
+ * An operation queued by a job. One class for every kind, so that the batch's hot path sees one object
+ * shape; the batch settles it once (`settled`).
+ */
+class Op {
+  settled = false;
+  resolve: (value: unknown) => void = noop;
+  reject: (error: unknown) => void = noop;
+  /** The rows it names as unique keys (see `rowsOf`), computed on first use. */
+  rows: readonly string[] | undefined;
+
+  constructor(
+    readonly member: Member,
+    /** How it is coalesced; undefined: a statement of its own (`query`). */
+    readonly shape: Shape | undefined,
+    /** get, insert, update: the row's primary key. */
+    readonly key: string,
+    /**
+     * Its part of the statement, as SQL: get: the key literal; find: the condition literals (and the
+     * limit); insert: the row tuple `(…)`; update: the tuple `(key, values…)`.
+     */
+    readonly tuple: string,
+    /** insert: the order of rows in the statement (by unique key); find: by `tuple`. */
+    readonly sortKey: string,
+    /** insert: the row's unique keys (see `uniqueKeys`). */
+    uniques: readonly string[] | undefined,
+    /** A statement of its own (count, delete, claim, uncoalesced reads and writes). */
+    readonly query: CompiledQuery | undefined,
+  ) {
+    this.rows = uniques;
+  }
 }
-interface FindOp extends OpBase {
-  kind: "find";
-  shape: string;
-  table: string;
-  columns: string[];
-  literals: string[];
-  orderBy: readonly { column: string; direction: "asc" | "desc" }[];
-  limit: number | undefined;
-  lock: boolean;
-  sortKey: string;
+
+/** One statement of a round: its shape, and its operations in the order of its rows. */
+interface Statement {
+  readonly shape: Shape;
+  readonly ops: readonly Op[];
+  readonly text: string;
 }
-interface InsertOp extends OpBase {
-  kind: "insert";
-  shape: string;
-  table: string;
-  columns: string[];
-  literals: string[];
-  key: string;
-  uniques: string[];
-  sortKey: string;
+
+const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const bySortKey = (a: Op, b: Op) => byString(a.sortKey, b.sortKey);
+const byKey = (a: Op, b: Op) => byString(a.key, b.key);
+
+/** The unique key (as `uniqueKeys` writes it) of the row `table`/`key` by its primary key. */
+const primaryRow = (table: string, pk: string, key: string) =>
+  `${table}\u0000${pk}\u0000${JSON.stringify([key])}`;
+
+/** The rows an operation names, as unique keys: an insert's every unique key, else its primary key. */
+function rowsOf(op: Op): readonly string[] {
+  if (op.rows) return op.rows;
+  const shape = op.shape;
+  op.rows =
+    shape && (shape.kind === "get" || shape.kind === "update")
+      ? [primaryRow(shape.table, shape.pk, op.key)]
+      : [];
+  return op.rows;
 }
-interface UpdateOp extends OpBase {
-  kind: "update";
-  shape: string;
-  table: string;
-  key: string;
-  keyLiteral: string;
-  columns: string[];
-  literals: string[];
-}
-interface RawOp extends OpBase {
-  kind: "raw";
-  query: CompiledQuery;
-}
-type Op = GetOp | FindOp | InsertOp | UpdateOp | RawOp;
-type CoalescedOp = Exclude<Op, RawOp>;
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-/** An operation as a job queues it (the batch adds who asked and how to answer). */
-type OpInput = DistributiveOmit<Op, keyof OpBase>;
+
+/** Whether an operation is coalesced as a write (insert or update). */
+const isWrite = (op: Op) => op.shape?.kind === "insert" || op.shape?.kind === "update";
 
 /**
  * Moves a job's next operation into `round`, with the operations queued right behind it that can share
@@ -207,12 +236,14 @@ type OpInput = DistributiveOmit<Op, keyof OpBase>;
 function takeRun(list: Op[], round: Op[]): void {
   const first = list.shift()!;
   round.push(first);
-  if (first.kind !== "update" && first.kind !== "insert" && first.kind !== "get") return;
+  const kind = first.shape?.kind;
+  if (kind !== "update" && kind !== "insert" && kind !== "get") return;
+  if (list.length === 0) return;
   const rows = new Set(rowsOf(first));
   while (list.length > 0) {
     const next = list[0]!;
-    const sameReads = first.kind === "get" && next.kind === "get" && next.shape === first.shape;
-    const writes = first.kind !== "get" && (next.kind === "insert" || next.kind === "update");
+    const sameReads = kind === "get" && next.shape === first.shape;
+    const writes = kind !== "get" && isWrite(next);
     if (!sameReads && !writes) return;
     const own = rowsOf(next);
     if (own.some((row) => rows.has(row))) return;
@@ -220,25 +251,6 @@ function takeRun(list: Op[], round: Op[]): void {
     round.push(list.shift()!);
   }
 }
-
-/** The rows an operation names, as unique keys (see `uniqueKeys`): an insert's every unique key, else its primary key. */
-function rowsOf(op: Op): string[] {
-  if (op.kind === "insert") return op.uniques;
-  if (op.kind === "get" || op.kind === "update") {
-    return [`${op.table}\u0000${tableSpec(op.table).primaryKey}\u0000${JSON.stringify([op.key])}`];
-  }
-  return [];
-}
-
-/** One statement of a round: its SQL, and how its result settles its operations. */
-interface Statement {
-  text: string;
-  ops: readonly Op[];
-  settle(result: pg.QueryResult<SqlRow>): void;
-}
-
-const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
-const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Postgres error codes after which a transaction is simply tried again. */
 export const RETRYABLE_CODES = new Set(["40001", "40P01", "55P03"]);
@@ -256,12 +268,202 @@ export function createBatcher(options: BatcherOptions) {
   const { pool, dialect, schema, types, maxBatch, maxLanes, stallMs, lingerMs, solo, stats } = options;
   const lockTimeoutMs = Math.max(1, Math.floor(options.lockTimeoutMs));
   const begin = ["BEGIN ISOLATION LEVEL READ COMMITTED", `SET LOCAL lock_timeout = ${lockTimeoutMs}`];
+  const beginText = begin.join(";\n");
   const qualified = (table: string) => (schema ? `${quote(schema)}.${quote(table)}` : quote(table));
   const sqlType = (type: ColumnType) => dialect.columnType(type);
-  const order = (orderBy: FindOp["orderBy"]) =>
+  const order = (orderBy: FindOrder) =>
     orderBy.map(
       (o) => `${quote(o.column)} ${o.direction === "desc" ? "DESC NULLS LAST" : "ASC NULLS FIRST"}`,
     );
+
+  /** Shapes by name (a store has a handful). */
+  const shapes = new Map<string, Shape>();
+  const shapeOf = (name: string, make: () => Omit<Shape, "name">): Shape => {
+    let shape = shapes.get(name);
+    if (!shape) {
+      shape = { name, ...make() };
+      shapes.set(name, shape);
+    }
+    return shape;
+  };
+
+  /** Per table: its columns in schema order with their SQL types, for inserts and updates. */
+  interface TableCodec {
+    readonly table: string;
+    readonly spec: TableSpec;
+    readonly columns: readonly string[];
+    readonly types: readonly ColumnType[];
+    readonly sqlTypes: readonly string[];
+    readonly typeOf: ReadonlyMap<string, { type: ColumnType; sqlType: string }>;
+    /** Columns of the primary key or a unique constraint (an update of one re-keys the table). */
+    readonly keyed: ReadonlySet<string>;
+    /** Positions (in `columns`) of the primary key and of each unique constraint's columns, with the prefix of their unique keys. */
+    readonly uniques: readonly { readonly prefix: string; readonly at: readonly number[] }[];
+    /** Positions of the first unique constraint's columns (rows of a multi-row insert are sorted by it). */
+    readonly firstUnique: readonly number[];
+    /** The insert of every column, in schema order. */
+    readonly insert: Shape;
+  }
+  const codecs = new Map<string, TableCodec>();
+  const codecOf = (table: string): TableCodec => {
+    let codec = codecs.get(table);
+    if (codec) return codec;
+    const spec = tableSpec(table);
+    const columns = Object.keys(spec.columns);
+    const types = columns.map((c) => spec.columns[c]!);
+    const sqlTypes = types.map(sqlType);
+    codec = {
+      table,
+      spec,
+      columns,
+      types,
+      sqlTypes,
+      typeOf: new Map(columns.map((c, i) => [c, { type: types[i]!, sqlType: sqlTypes[i]! }])),
+      keyed: keyColumns(spec),
+      uniques: [[spec.primaryKey], ...spec.unique].map((set) => ({
+        prefix: `${table}\u0000${set.join(",")}\u0000`,
+        at: set.map((c) => columns.indexOf(c)),
+      })),
+      firstUnique: (spec.unique[0] ?? []).map((c) => columns.indexOf(c)),
+      insert: shapeOf(`insert:${table}`, () => ({
+        kind: "insert",
+        table,
+        pk: spec.primaryKey,
+        head: `INSERT INTO ${qualified(table)} (${columns.map(quote).join(", ")}) VALUES `,
+        tail: ` ON CONFLICT DO NOTHING RETURNING ${quote(spec.primaryKey)}`,
+      })),
+    };
+    codecs.set(table, codec);
+    return codec;
+  };
+
+  const getShape = (table: string, lock: boolean) =>
+    shapeOf(`get:${table}:${lock}`, () => {
+      const pk = tableSpec(table).primaryKey;
+      return {
+        kind: "get",
+        table,
+        pk,
+        head: `SELECT * FROM ${qualified(table)} WHERE ${quote(pk)} IN (`,
+        tail: `)${lock ? " FOR UPDATE" : ""}`,
+      };
+    });
+
+  const updateShape = (table: string, columns: readonly string[], name: string) =>
+    shapeOf(name, () => {
+      const pk = tableSpec(table).primaryKey;
+      const names = ["k", ...columns.map((_, i) => `c${i}`)];
+      return {
+        kind: "update",
+        table,
+        pk,
+        head: `UPDATE ${qualified(table)} AS t SET ${columns.map((c, i) => `${quote(c)} = v.c${i}`).join(", ")} FROM (VALUES `,
+        tail: `) AS v(${names.join(", ")}) WHERE t.${quote(pk)} = v.k RETURNING t.${quote(pk)}`,
+      };
+    });
+
+  const findShape = (
+    table: string,
+    columns: readonly string[],
+    orderBy: FindOrder,
+    hasLimit: boolean,
+    lock: boolean,
+    name: string,
+  ) =>
+    shapeOf(name, () => {
+      const names = ["ord", ...columns.map((_, i) => `c${i}`), ...(hasLimit ? ["lim"] : [])];
+      const where = columns.map((c, i) => `${quote(c)} = q.c${i}`).join(" AND ");
+      const sort = order(orderBy);
+      return {
+        kind: "find",
+        table,
+        pk: tableSpec(table).primaryKey,
+        head: `SELECT q.ord AS "__ord", t.* FROM (VALUES `,
+        tail:
+          `) AS q(${names.join(", ")}) ` +
+          `CROSS JOIN LATERAL (SELECT * FROM ${qualified(table)} WHERE ${where}` +
+          `${sort.length ? ` ORDER BY ${sort.join(", ")}` : ""}${hasLimit ? " LIMIT q.lim" : ""}${lock ? " FOR UPDATE" : ""}) AS t ` +
+          `ORDER BY q.ord${sort.map((s) => `, t.${s}`).join("")}`,
+      };
+    });
+
+  /**
+   * The statement of a round's operations of one shape, rows in a fixed order (keys, unique keys,
+   * conditions) so that two processes' batches take their locks in the same order.
+   */
+  function build(shape: Shape, ops: Op[]): Statement {
+    let text = shape.head;
+    switch (shape.kind) {
+      case "get": {
+        // Distinct keys, sorted.
+        const sorted = ops.length > 1 ? [...ops].sort(byKey) : ops;
+        let last: string | undefined;
+        for (const op of sorted) {
+          if (op.key === last) continue;
+          text += last === undefined ? op.tuple : `, ${op.tuple}`;
+          last = op.key;
+        }
+        return { shape, ops, text: text + shape.tail };
+      }
+      case "find": {
+        const sorted = ops.length > 1 ? ops.sort(bySortKey) : ops;
+        for (let i = 0; i < sorted.length; i++) text += `${i ? ", " : ""}(${i + 1}, ${sorted[i]!.tuple})`;
+        return { shape, ops: sorted, text: text + shape.tail };
+      }
+      case "insert": {
+        const sorted = ops.length > 1 ? ops.sort(bySortKey) : ops;
+        for (let i = 0; i < sorted.length; i++) text += i ? `, ${sorted[i]!.tuple}` : sorted[i]!.tuple;
+        return { shape, ops: sorted, text: text + shape.tail };
+      }
+      case "update": {
+        const sorted = ops.length > 1 ? ops.sort(byKey) : ops;
+        for (let i = 0; i < sorted.length; i++) text += i ? `, ${sorted[i]!.tuple}` : sorted[i]!.tuple;
+        return { shape, ops: sorted, text: text + shape.tail };
+      }
+    }
+  }
+
+  /** Answers a statement's operations from its result. */
+  function settle(batch: Batch, statement: Statement, result: pg.QueryResult<SqlRow>) {
+    const { shape, ops } = statement;
+    const { pk, table } = shape;
+    const rows = result.rows;
+    switch (shape.kind) {
+      case "get": {
+        const byPk = new Map<unknown, SqlRow>();
+        for (const row of rows) byPk.set(row[pk], row);
+        for (const op of ops) batch.settleOp(op, true, byPk.get(op.key));
+        return;
+      }
+      case "find": {
+        const found: SqlRow[][] = ops.map(() => []);
+        for (const row of rows) found[Number(row.__ord) - 1]!.push(row);
+        for (let i = 0; i < ops.length; i++) batch.settleOp(ops[i]!, true, found[i]);
+        return;
+      }
+      case "insert": {
+        const inserted = new Set<unknown>();
+        for (const row of rows) inserted.add(row[pk]);
+        for (const op of ops) if (inserted.has(op.key)) batch.tracker.inserted(op.member, op.rows!);
+        for (const op of ops) {
+          if (inserted.has(op.key)) {
+            batch.settleOp(op, true, true);
+            continue;
+          }
+          const reason = batch.tracker.refused(op.member, table, op.rows!);
+          if (reason) batch.settleOp(op, false, batch.abort("conflict", reason));
+          else batch.settleOp(op, true, false);
+        }
+        return;
+      }
+      case "update": {
+        const updated = new Set<unknown>();
+        for (const row of rows) updated.add(row[pk]);
+        for (const op of ops) batch.settleOp(op, true, updated.has(op.key));
+        return;
+      }
+    }
+  }
 
   class Batch {
     readonly members: Member[];
@@ -272,9 +474,6 @@ export function createBatcher(options: BatcherOptions) {
     private pending: Op[] = [];
     private flushing = false;
     private immediate = false;
-    private microtask = false;
-    /** Members neither settled nor waiting for an operation. */
-    private busy: number;
     private settledCount = 0;
     private finished!: () => void;
     readonly done = new Promise<void>((resolve) => {
@@ -285,8 +484,7 @@ export function createBatcher(options: BatcherOptions) {
       readonly client: pg.PoolClient,
       jobs: Job[],
     ) {
-      this.members = jobs.map((job) => ({ job, outstanding: 0, settled: false }));
-      this.busy = this.members.length;
+      this.members = jobs.map((job) => ({ job, settled: false }));
     }
 
     query(text: string, values?: unknown[], count = 1) {
@@ -307,43 +505,36 @@ export function createBatcher(options: BatcherOptions) {
       return rolledBack;
     }
 
-    enqueue<R>(member: Member, op: OpInput): Promise<R> {
+    enqueue<R>(op: Op): Promise<R> {
       if (this.aborted) return Promise.reject(this.aborted.error);
-      return new Promise<R>((resolve, reject) => {
-        if (member.outstanding++ === 0) this.busy--;
-        this.pending.push({ ...op, member, resolve, reject } as Op);
-        this.schedule();
+      const promise = new Promise<R>((resolve, reject) => {
+        op.resolve = resolve as (value: unknown) => void;
+        op.reject = reject;
       });
+      this.pending.push(op);
+      this.schedule();
+      return promise;
     }
 
     settleOp(op: Op, ok: boolean, value: unknown) {
       if (op.settled) return;
       op.settled = true;
-      if (--op.member.outstanding === 0 && !op.member.settled) this.busy++;
       if (ok) op.resolve(value);
       else op.reject(value);
     }
 
     /**
-     * Flushes as soon as every running job waits for an operation (in a microtask, so that operations
-     * issued in the same turn join), else on the next turn of the event loop.
+     * Flushes on the next turn of the event loop, once the microtask queue has drained: a job whose
+     * operations are spread over several async functions (a ledger write, then the handler runs its
+     * caller records) has issued all of them by then, so they share one round trip.
      */
     private schedule() {
-      if (this.flushing || this.pending.length === 0) return;
-      if (this.busy === 0) {
-        if (this.microtask) return;
-        this.microtask = true;
-        queueMicrotask(() => {
-          this.microtask = false;
-          void this.flush();
-        });
-      } else if (!this.immediate) {
-        this.immediate = true;
-        setImmediate(() => {
-          this.immediate = false;
-          void this.flush();
-        });
-      }
+      if (this.flushing || this.pending.length === 0 || this.immediate) return;
+      this.immediate = true;
+      setImmediate(() => {
+        this.immediate = false;
+        void this.flush();
+      });
     }
 
     private async flush() {
@@ -378,20 +569,23 @@ export function createBatcher(options: BatcherOptions) {
 
     /** One round: the coalesced statements in one query, then the other operations one by one. */
     private async runRound(round: Op[]) {
-      const groups = new Map<string, CoalescedOp[]>();
-      const raw: RawOp[] = [];
+      const groups = new Map<Shape, Op[]>();
+      const raw: Op[] = [];
       for (const op of round) {
-        if (op.kind === "raw") {
+        const shape = op.shape;
+        if (shape === undefined) {
           raw.push(op);
           continue;
         }
-        const group = groups.get(op.shape);
+        const group = groups.get(shape);
         if (group) group.push(op);
-        else groups.set(op.shape, [op]);
+        else groups.set(shape, [op]);
       }
-      // Shapes in a fixed order, so that two processes' batches take their locks in the same order.
-      const statements = [...groups.keys()].sort(byString).map((shape) => build(this, groups.get(shape)!));
-      if (statements.length > 0) {
+      if (groups.size > 0) {
+        // Shapes in a fixed order, so that two processes' batches take their locks in the same order.
+        const statements: Statement[] = [];
+        for (const [shape, ops] of groups) statements.push(build(shape, ops));
+        if (statements.length > 1) statements.sort((a, b) => byString(a.shape.name, b.shape.name));
         await this.send(statements);
       }
       for (const op of raw) {
@@ -402,9 +596,10 @@ export function createBatcher(options: BatcherOptions) {
         try {
           if (!this.begun) {
             this.begun = true;
-            await this.query(begin.join("; "), undefined, begin.length);
+            await this.query(beginText, undefined, begin.length);
           }
-          const result = await this.query(op.query.sql, op.query.parameters as unknown[]);
+          const query = op.query!;
+          const result = await this.query(query.sql, query.parameters as unknown[]);
           this.settleOp(op, true, { rows: result.rows, affected: result.rowCount ?? 0 });
         } catch (error) {
           this.settleOp(op, false, this.failed(error));
@@ -418,12 +613,14 @@ export function createBatcher(options: BatcherOptions) {
         for (const s of statements) for (const op of s.ops) this.settleOp(op, false, this.aborted.error);
         return;
       }
-      const prefix = this.begun ? [] : begin;
+      const skip = this.begun ? 0 : begin.length;
+      let text = this.begun ? "" : beginText;
       this.begun = true;
-      const texts = [...prefix, ...statements.map((s) => s.text)];
+      for (let i = 0; i < statements.length; i++)
+        text += i || skip ? `;\n${statements[i]!.text}` : statements[i]!.text;
       let results: pg.QueryResult<SqlRow>[];
       try {
-        const result = (await this.query(texts.join(";\n"), undefined, texts.length)) as unknown as
+        const result = (await this.query(text, undefined, skip + statements.length)) as unknown as
           | pg.QueryResult<SqlRow>
           | pg.QueryResult<SqlRow>[];
         results = Array.isArray(result) ? result : [result];
@@ -432,7 +629,7 @@ export function createBatcher(options: BatcherOptions) {
         for (const s of statements) for (const op of s.ops) this.settleOp(op, false, rolledBack);
         return;
       }
-      for (const [i, s] of statements.entries()) s.settle(results[prefix.length + i]!);
+      for (let i = 0; i < statements.length; i++) settle(this, statements[i]!, results[skip + i]!);
     }
 
     /** A statement failed: the transaction is lost, so is the batch. */
@@ -445,7 +642,6 @@ export function createBatcher(options: BatcherOptions) {
     memberSettled(member: Member) {
       member.settled = true;
       this.settledCount++;
-      if (member.outstanding === 0) this.busy--;
       if (member.outcome && !member.outcome.ok && !this.aborted) {
         this.abort("throw", `a transaction function threw: ${String(member.outcome.error)}`);
       }
@@ -458,109 +654,6 @@ export function createBatcher(options: BatcherOptions) {
         this.finished();
       }
     }
-  }
-
-  /** The statement of a group of coalesced operations of one shape. */
-  function build(batch: Batch, ops: CoalescedOp[]): Statement {
-    switch (ops[0]!.kind) {
-      case "get":
-        return buildGet(batch, ops as GetOp[]);
-      case "find":
-        return buildFind(batch, ops as FindOp[]);
-      case "insert":
-        return buildInsert(batch, ops as InsertOp[]);
-      case "update":
-        return buildUpdate(batch, ops as UpdateOp[]);
-    }
-  }
-
-  function buildGet(batch: Batch, ops: GetOp[]): Statement {
-    const { table, lock } = ops[0]!;
-    const pk = tableSpec(table).primaryKey;
-    const keys = new Map<string, string>();
-    for (const op of ops) keys.set(op.key, op.keyLiteral);
-    const literals = [...keys.keys()].sort(byString).map((k) => keys.get(k)!);
-    return {
-      ops,
-      text: `SELECT * FROM ${qualified(table)} WHERE ${quote(pk)} IN (${literals.join(", ")})${lock ? " FOR UPDATE" : ""}`,
-      settle(result) {
-        const byKey = new Map(result.rows.map((r) => [r[pk] as string, r]));
-        for (const op of ops) batch.settleOp(op, true, byKey.get(op.key));
-      },
-    };
-  }
-
-  function buildFind(batch: Batch, ops: FindOp[]): Statement {
-    const { table, columns, orderBy, limit, lock } = ops[0]!;
-    const hasLimit = limit !== undefined;
-    // The same input order in every process, so that locks are taken in the same order.
-    const sorted = ops.length > 1 ? [...ops].sort((a, b) => byString(a.sortKey, b.sortKey)) : ops;
-    const rows = sorted.map(
-      (op, i) => `(${i + 1}, ${op.literals.join(", ")}${hasLimit ? `, ${op.limit}` : ""})`,
-    );
-    const names = ["ord", ...columns.map((_, i) => `c${i}`), ...(hasLimit ? ["lim"] : [])];
-    const where = columns.map((c, i) => `${quote(c)} = q.c${i}`).join(" AND ");
-    const sort = order(orderBy);
-    const text =
-      `SELECT q.ord AS "__ord", t.* FROM (VALUES ${rows.join(", ")}) AS q(${names.join(", ")}) ` +
-      `CROSS JOIN LATERAL (SELECT * FROM ${qualified(table)} WHERE ${where}` +
-      `${sort.length ? ` ORDER BY ${sort.join(", ")}` : ""}${hasLimit ? " LIMIT q.lim" : ""}${lock ? " FOR UPDATE" : ""}) AS t ` +
-      `ORDER BY q.ord${sort.map((s) => `, t.${s}`).join("")}`;
-    return {
-      ops,
-      text,
-      settle(result) {
-        const found = sorted.map(() => [] as SqlRow[]);
-        for (const row of result.rows) found[Number(row.__ord) - 1]!.push(row);
-        for (const [i, op] of sorted.entries()) batch.settleOp(op, true, found[i]);
-      },
-    };
-  }
-
-  function buildInsert(batch: Batch, ops: InsertOp[]): Statement {
-    const { table, columns } = ops[0]!;
-    const pk = tableSpec(table).primaryKey;
-    // Rows in unique-key order, so that two processes' batches wait for each other in one order.
-    const sorted = ops.length > 1 ? [...ops].sort((a, b) => byString(a.sortKey, b.sortKey)) : ops;
-    const text =
-      `INSERT INTO ${qualified(table)} (${columns.map(quote).join(", ")}) VALUES ` +
-      `${sorted.map((op) => `(${op.literals.join(", ")})`).join(", ")} ON CONFLICT DO NOTHING RETURNING ${quote(pk)}`;
-    return {
-      ops,
-      text,
-      settle(result) {
-        const inserted = new Set(result.rows.map((r) => r[pk] as string));
-        for (const op of sorted) if (inserted.has(op.key)) batch.tracker.inserted(op.member, op.uniques);
-        for (const op of sorted) {
-          if (inserted.has(op.key)) {
-            batch.settleOp(op, true, true);
-            continue;
-          }
-          const reason = batch.tracker.refused(op.member, table, op.uniques);
-          if (reason) batch.settleOp(op, false, batch.abort("conflict", reason));
-          else batch.settleOp(op, true, false);
-        }
-      },
-    };
-  }
-
-  function buildUpdate(batch: Batch, ops: UpdateOp[]): Statement {
-    const { table, columns } = ops[0]!;
-    const pk = tableSpec(table).primaryKey;
-    const sorted = ops.length > 1 ? [...ops].sort((a, b) => byString(a.key, b.key)) : ops;
-    const names = ["k", ...columns.map((_, i) => `c${i}`)];
-    const text =
-      `UPDATE ${qualified(table)} AS t SET ${columns.map((c, i) => `${quote(c)} = v.c${i}`).join(", ")} ` +
-      `FROM (VALUES ${sorted.map((op) => `(${[op.keyLiteral, ...op.literals].join(", ")})`).join(", ")}) ` +
-      `AS v(${names.join(", ")}) WHERE t.${quote(pk)} = v.k RETURNING t.${quote(pk)}`;
-    return {
-      ops,
-      text,
-      settle(result) {
-        const updated = new Set(result.rows.map((r) => r[pk] as string));
-        for (const op of sorted) batch.settleOp(op, true, updated.has(op.key));
-      },
-    };
   }
 
   /** The table API a job sees inside a batch. */
@@ -577,9 +670,22 @@ export function createBatcher(options: BatcherOptions) {
     const fail = (reason: string | undefined) => {
       if (reason) throw batch.abort("conflict", reason);
     };
-    const enqueue = <R>(op: OpInput) => batch.enqueue<R>(member, op);
-    // What is not coalesced goes through the shared SQL layer, one parameterized statement each.
-    const plain = sqlTransaction(dialect, (query) => enqueue({ kind: "raw", query })).tx;
+    /** An operation of this job (`shape` undefined: the statement `query` on its own). */
+    const enqueue = <R>(
+      shape: Shape | undefined,
+      key: string,
+      tuple: string,
+      sortKey = "",
+      uniques?: readonly string[],
+      query?: CompiledQuery,
+    ) => batch.enqueue<R>(new Op(member, shape, key, tuple, sortKey, uniques, query));
+    // What is not coalesced goes through the shared SQL layer, one parameterized statement each
+    // (made on first use: most jobs never need it).
+    let plainTx: StoreTx | undefined;
+    const plain = () => {
+      plainTx ??= sqlTransaction(dialect, (query) => enqueue(undefined, "", "", "", undefined, query)).tx;
+      return plainTx;
+    };
     const track = (table: string, rows: readonly unknown[], lock: boolean) => {
       const pk = tableSpec(table).primaryKey;
       for (const row of rows as SqlRow[]) {
@@ -590,14 +696,7 @@ export function createBatcher(options: BatcherOptions) {
     /** `get` by a key that can be written as a literal; the raw row. */
     const get = (table: string, key: string, keyLiteral: string, lock: boolean) => {
       fail(lock ? batch.tracker.own(member, table, key) : batch.tracker.read(member, table, key));
-      return enqueue<SqlRow | undefined>({
-        kind: "get",
-        shape: `get:${table}:${lock}`,
-        table,
-        key,
-        keyLiteral,
-        lock,
-      });
+      return enqueue<SqlRow | undefined>(getShape(table, lock), key, keyLiteral);
     };
 
     const tx: StoreTx = {
@@ -607,7 +706,7 @@ export function createBatcher(options: BatcherOptions) {
         const lock = Boolean(options?.lock);
         const keyLiteral = typeof key === "string" ? sqlLiteral(key, "text") : undefined;
         if (keyLiteral === undefined) {
-          const row = await plain.get(table, key, options);
+          const row = await plain().get(table, key, options);
           check();
           if (row) track(table, [row], lock);
           return row;
@@ -620,39 +719,44 @@ export function createBatcher(options: BatcherOptions) {
         check();
         const spec = tableSpec(table);
         const lock = Boolean(options?.lock);
-        const entries = Object.entries(where as Record<string, unknown>).filter(([, v]) => v !== undefined);
-        const orderBy = (options?.orderBy ?? []) as FindOp["orderBy"];
+        const orderBy = (options?.orderBy ?? []) as FindOrder;
         const limit = options?.limit;
-        const literals: (string | undefined)[] = [];
-        const coalesced =
-          entries.length > 0 &&
-          entries.every(([c, v]) => {
-            const type = Object.hasOwn(spec.columns, c) ? spec.columns[c] : undefined;
-            if (v === null || typeof v === "object" || type === undefined || type === "json") return false;
-            const literal = sqlLiteral(encodeValue(dialect, type, v), sqlType(type));
-            literals.push(literal);
-            return literal !== undefined;
-          }) &&
-          orderBy.every((o) => Object.hasOwn(spec.columns, o.column)) &&
-          (limit === undefined || (Number.isSafeInteger(limit) && limit >= 0));
+        const hasLimit = limit !== undefined;
+        // Equality-only conditions whose values can be written as literals are coalesced.
+        let coalesced = hasLimit ? Number.isSafeInteger(limit) && limit >= 0 : true;
+        let columns = "";
+        const names: string[] = [];
+        let tuple = "";
+        if (coalesced) {
+          for (const column in where) {
+            const value = (where as Record<string, unknown>)[column];
+            if (value === undefined) continue;
+            const type = Object.hasOwn(spec.columns, column) ? spec.columns[column] : undefined;
+            if (value === null || typeof value === "object" || type === undefined || type === "json") {
+              coalesced = false;
+              break;
+            }
+            const literal = sqlLiteral(encodeValue(dialect, type, value), sqlType(type));
+            if (literal === undefined) {
+              coalesced = false;
+              break;
+            }
+            tuple += names.length ? `, ${literal}` : literal;
+            columns += names.length ? `,${column}` : column;
+            names.push(column);
+          }
+        }
+        coalesced &&= names.length > 0 && orderBy.every((o) => Object.hasOwn(spec.columns, o.column));
         if (!coalesced) {
-          const rows = await plain.find(table, where, options);
+          const rows = await plain().find(table, where, options);
           check();
           track(table, rows, lock);
           return rows;
         }
-        const columns = entries.map(([c]) => c);
-        const rows = await enqueue<SqlRow[]>({
-          kind: "find",
-          shape: `find:${table}:${columns.join(",")}:${orderBy.map((o) => `${o.column} ${o.direction}`).join(",")}:${limit !== undefined}:${lock}`,
-          table,
-          columns,
-          literals: literals as string[],
-          orderBy,
-          limit,
-          lock,
-          sortKey: JSON.stringify(literals),
-        });
+        if (hasLimit) tuple += `, ${limit}`;
+        const name = `find:${table}:${columns}:${orderBy.map((o) => `${o.column} ${o.direction}`).join(",")}:${hasLimit}:${lock}`;
+        const shape = shapes.get(name) ?? findShape(table, names, orderBy, hasLimit, lock, name);
+        const rows = await enqueue<SqlRow[]>(shape, "", tuple, tuple);
         check();
         track(table, rows, lock);
         return rows.map((r) => decodeRow(table, r)) as never;
@@ -661,69 +765,82 @@ export function createBatcher(options: BatcherOptions) {
         check();
         tableSpec(table);
         fail(batch.tracker.count(member, table));
-        return plain.count(table, where);
+        return plain().count(table, where);
       },
       async insert(table, row) {
         check();
-        const spec = tableSpec(table);
-        const values = encodeRow(dialect, table, row as unknown as Record<string, unknown>);
-        const key = values[spec.primaryKey];
+        const codec = codecOf(table);
+        const { spec, columns, types, sqlTypes } = codec;
+        const source = row as unknown as Record<string, unknown>;
+        // Every column in schema order (undefined → NULL, as the solo path writes it): one shape per table.
+        const values = new Array<unknown>(columns.length);
+        let tuple = "(";
+        let literals = true;
+        for (let i = 0; i < columns.length; i++) {
+          const value = encodeValue(dialect, types[i]!, source[columns[i]!]);
+          values[i] = value;
+          if (!literals) continue;
+          const literal = sqlLiteral(value, sqlTypes[i]!);
+          if (literal === undefined) literals = false;
+          else tuple += i ? `, ${literal}` : literal;
+        }
+        const key = values[codec.uniques[0]!.at[0]!];
         fail(batch.tracker.insert(member, table));
         batch.tracker.wrote(member, table);
-        const columns = Object.keys(values);
-        const literals = columns.map((c) => sqlLiteral(values[c], sqlType(spec.columns[c]!)));
-        if (typeof key !== "string" || literals.some((l) => l === undefined)) {
+        if (typeof key !== "string" || !literals) {
           // Not coalesced: its own statement. Without a key to track, treat it as re-keying the table.
           if (typeof key === "string") fail(batch.tracker.own(member, table, key));
           else fail(batch.tracker.mutateUnique(member, table));
-          const inserted = await plain.insert(table, row);
-          const uniques = uniqueKeys(table, spec, values);
+          const inserted = await plain().insert(table, row);
+          const uniques = uniqueKeys(table, spec, Object.fromEntries(columns.map((c, i) => [c, values[i]])));
           if (inserted) batch.tracker.inserted(member, uniques);
           else fail(batch.tracker.refused(member, table, uniques));
           return inserted;
         }
         fail(batch.tracker.own(member, table, key));
-        const firstUnique = spec.unique[0] ?? [];
-        return enqueue<boolean>({
-          kind: "insert",
-          shape: `insert:${table}:${columns.join(",")}`,
-          table,
-          columns,
-          literals: literals as string[],
-          key,
-          uniques: uniqueKeys(table, spec, values),
-          sortKey: JSON.stringify([...firstUnique.map((c) => values[c] ?? null), key]),
-        });
+        // The same keys as `uniqueKeys` writes, from the encoded values by position.
+        const uniques: string[] = [];
+        for (const { prefix, at } of codec.uniques) {
+          const tupleOf = at.map((i) => values[i] ?? null);
+          if (!tupleOf.includes(null)) uniques.push(prefix + JSON.stringify(tupleOf));
+        }
+        const sortKey = JSON.stringify([...codec.firstUnique.map((i) => values[i] ?? null), key]);
+        return enqueue<boolean>(codec.insert, key, `${tuple})`, sortKey, uniques);
       },
       async update(table, key, patch) {
         check();
-        const spec = tableSpec(table);
-        const values = encodeRow(dialect, table, patch as Record<string, unknown>);
-        const columns = Object.keys(values);
+        const codec = codecOf(table);
+        const { spec } = codec;
         const keyLiteral = typeof key === "string" ? sqlLiteral(key, "text") : undefined;
+        let name = `update:${table}:`;
+        const columns: string[] = [];
+        let tuple = keyLiteral === undefined ? "" : `(${keyLiteral}`;
+        let literals = keyLiteral !== undefined;
+        let newKey: unknown;
+        for (const column in patch) {
+          const value = (patch as Record<string, unknown>)[column];
+          if (value === undefined) continue;
+          const typed = codec.typeOf.get(column);
+          if (!typed) throw new TypeError(`Table "${table}" has no column "${column}".`);
+          const encoded = encodeValue(dialect, typed.type, value);
+          if (column === spec.primaryKey) newKey = encoded;
+          name += columns.length ? `,${column}` : column;
+          columns.push(column);
+          if (!literals) continue;
+          const literal = sqlLiteral(encoded, typed.sqlType);
+          if (literal === undefined) literals = false;
+          else tuple += `, ${literal}`;
+        }
         if (keyLiteral !== undefined && columns.length === 0) {
           return (await get(table, key, keyLiteral, false)) !== undefined;
         }
         if (typeof key === "string") fail(batch.tracker.own(member, table, key));
         batch.tracker.wrote(member, table);
-        const keyed = keyColumns(spec);
-        if (typeof key !== "string" || columns.some((c) => keyed.has(c)))
+        if (typeof key !== "string" || columns.some((c) => codec.keyed.has(c)))
           fail(batch.tracker.mutateUnique(member, table));
-        const newKey = values[spec.primaryKey];
         if (typeof newKey === "string") fail(batch.tracker.own(member, table, newKey));
-        const literals = columns.map((c) => sqlLiteral(values[c], sqlType(spec.columns[c]!)));
-        if (keyLiteral === undefined || literals.some((l) => l === undefined)) {
-          return plain.update(table, key, patch);
-        }
-        return enqueue<boolean>({
-          kind: "update",
-          shape: `update:${table}:${columns.join(",")}`,
-          table,
-          key,
-          keyLiteral,
-          columns,
-          literals: literals as string[],
-        });
+        if (!literals) return plain().update(table, key, patch);
+        return enqueue<boolean>(updateShape(table, columns, name), key, `${tuple})`);
       },
       async delete(table, key) {
         check();
@@ -732,13 +849,13 @@ export function createBatcher(options: BatcherOptions) {
         batch.tracker.wrote(member, table);
         if (spec.unique.length > 0 || typeof key !== "string")
           fail(batch.tracker.mutateUnique(member, table));
-        return plain.delete(table, key);
+        return plain().delete(table, key);
       },
       async claim<T extends TableName>(table: T, options: ClaimOptions<TableRows[T]>) {
         check();
         const query = claimQuery(dialect, table, options as ClaimOptions<SqlRow>);
         batch.tracker.wrote(member, table);
-        const { rows } = await enqueue<{ rows: SqlRow[] }>({ kind: "raw", query });
+        const { rows } = await enqueue<{ rows: SqlRow[] }>(undefined, "", "", "", undefined, query);
         check();
         track(table, rows, true);
         return rows.map((r) => decodeRow(table, r)) as never;
@@ -809,15 +926,21 @@ export function createBatcher(options: BatcherOptions) {
   let lastStart = 0;
   let stallTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Sizes of recent batches (start time, jobs), to know how many jobs are worth waiting for. */
+  /**
+   * Sizes of recent batches (start time, jobs), to know how many jobs are worth waiting for: only the
+   * batches no later batch outgrew, so sizes decrease from the front, which holds the largest.
+   */
   const recent: [number, number][] = [];
+  const remember = (start: number, size: number) => {
+    while (recent.length > 0 && recent[recent.length - 1]![1] <= size) recent.pop();
+    recent.push([start, size]);
+  };
   const RECENT_MS = 1000;
   /** How many jobs recent batches held (the most in the last second). */
   const expected = () => {
     const since = performance.now() - RECENT_MS;
     while (recent.length > 0 && recent[0]![0] < since) recent.shift();
-    let most = 1;
-    for (const [, size] of recent) most = Math.max(most, size);
+    const most = Math.max(1, recent[0]?.[1] ?? 1);
     return Math.min(most, maxBatch);
   };
   /** Lanes waiting for more jobs. */
@@ -876,7 +999,7 @@ export function createBatcher(options: BatcherOptions) {
       const jobs = queue.splice(0, maxBatch);
       if (jobs.length === 0) break;
       lastStart = performance.now();
-      recent.push([lastStart, jobs.length]);
+      remember(lastStart, jobs.length);
       pump();
       const batch = new Batch(client, jobs);
       stats.batches++;

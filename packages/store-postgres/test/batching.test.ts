@@ -97,8 +97,57 @@ describe("postgresStore batching", () => {
     );
     expect(statementsOf(texts, "UPDATE")).toBe(2);
     expect(await rawRow(schema, "stock", "s0")).toMatchObject({ on_hand: "2" });
+    // An update and an insert of the same row keep their order too (in one round the INSERT would run
+    // first): the update finds no row, then the insert writes it.
+    texts.length = 0;
+    const ordered = await s.transaction((tx) =>
+      Promise.all([tx.update("stock", "s9", { on_hand: 10 }), tx.insert("stock", stock("s9", 9))]),
+    );
+    expect(ordered).toEqual([false, true]);
+    expect(texts).toHaveLength(3);
+    expect(await rawRow(schema, "stock", "s9")).toMatchObject({ on_hand: "9" });
     await s.close();
     await pool.end();
+  });
+
+  it("a burst spread over async functions (a write issued, its caller resuming, then more writes) is one round trip", async () => {
+    const { pool, texts } = countingPool();
+    const s = postgresStore({ pool, schema: freshSchema() });
+    await s.transaction((tx) => tx.count("events", {})); // migrates on first use
+    texts.length = 0;
+    const written = await s.transaction(async (tx) => {
+      // Like the ledger: an async function issues a write, does not await it, and returns to its caller…
+      const ledger = async () => {
+        const created = tx.insert("stock", stock("made", 1));
+        return { created };
+      };
+      const { created } = await ledger();
+      // …which then records more rows before awaiting any of them.
+      return Promise.all([created, tx.insert("events", eventRow(1))]);
+    });
+    expect(written).toEqual([true, true]);
+    // BEGIN + both INSERTs in one round trip, then COMMIT.
+    expect(texts).toHaveLength(2);
+    expect(statementsOf(texts, "INSERT")).toBe(2);
+    await s.close();
+    await pool.end();
+  });
+
+  it("a batched insert writes every schema column (NULL when absent) and ignores keys outside the schema, as a solo one does", async () => {
+    const schema = freshSchema();
+    const s = postgresStore({ connectionString: POSTGRES_URL, schema });
+    await s.migrate();
+    const { parked_reason: _omitted, ...partial } = eventRow(1, { parked_reason: "x" });
+    const rows = [
+      { ...partial, not_a_column: "ignored" },
+      { ...eventRow(2), not_a_column: "ignored" },
+    ] as unknown as EventRow[];
+    const results = await Promise.all(rows.map((row) => s.transaction((tx) => tx.insert("events", row))));
+    expect(results).toEqual([true, true]);
+    expect(await rawRow(schema, "events", "evt-1")).toMatchObject({ id: "evt-1", parked_reason: null });
+    expect(await rawRow(schema, "events", "evt-2")).toMatchObject({ id: "evt-2" });
+    expect(s.stats()).toMatchObject({ batches: 1, fallbacks: 0, rollbacks: { throw: 0, error: 0 } });
+    await s.close();
   });
 
   it("coalesces get, find, insert and update of concurrent transactions into one statement per shape", async () => {
