@@ -94,6 +94,28 @@ describe("several h1 signatures: the case Paddle's own SDK gets wrong", () => {
   });
 });
 
+describe("h1 values that are not hex", () => {
+  const ts = () => Math.floor(Date.now() / 1000);
+  const verify = (headerValue: string) =>
+    provider.verifyWebhook({ rawBody: body, headers: new Headers({ "paddle-signature": headerValue }) });
+
+  it("only non-hex h1 values (of the right length) are SIGNATURE_MISSING, as no h1 at all is", async () => {
+    const result = await verify(`ts=${ts()};h1=${"z".repeat(64)};h1=${"g".repeat(64)}`);
+    expect(result.ok ? "ok" : result.error.code).toBe("SIGNATURE_MISSING");
+    const none = await verify(`ts=${ts()}`);
+    expect(none.ok ? "ok" : none.error.code).toBe("SIGNATURE_MISSING");
+  });
+
+  it("a non-hex h1 beside a wrong hex one is SIGNATURE_INVALID; beside the right one it verifies", async () => {
+    const wrong = await verify(`ts=${ts()};h1=${"z".repeat(64)};h1=${"0".repeat(64)}`);
+    expect(wrong.ok ? "ok" : wrong.error.code).toBe("SIGNATURE_INVALID");
+    const signed = await paddleSigner.sign({ body, signatures: [{ secret: SECRETS[0]! }] });
+    const valid = signed.headers.get("paddle-signature")!;
+    const right = await verify(`${valid};h1=${"z".repeat(64)}`);
+    expect(right.ok).toBe(true);
+  });
+});
+
 describe("Paddle's published signature vectors", () => {
   const vectors = signatureVectors().paddle;
 
