@@ -187,6 +187,7 @@ interface NativeCrypto {
   createSecretKey?(key: Uint8Array): NativeKey;
   /** One-shot digest (Node 20.12+, Bun, Deno): no `Hash` object per call. */
   hash?(algorithm: "sha256", data: BodyPart, encoding: "hex"): string;
+  hash?(algorithm: "sha256", data: BodyPart, encoding: "buffer"): Uint8Array;
 }
 
 /**
@@ -375,6 +376,125 @@ export function verifiedWebhook(
   return webhook as VerifiedWebhook;
 }
 
+/** SHA-256 block size in bytes: the length of an HMAC pad. */
+const BLOCK = 64;
+/** Messages up to this many bytes take the one-shot HMAC path; longer ones use `createHmac`. */
+const ONE_SHOT_MAX_BYTES = 64 * 1024;
+/** `BLOCK` bytes for the inner pad, then the message: reused by every one-shot HMAC (they are synchronous). */
+let oneShotScratch = new Uint8Array(4096);
+
+/** The two HMAC pads of one key (RFC 2104), the key folded in; `outer` has room for the inner digest after it. */
+interface HmacPads {
+  inner: Uint8Array;
+  outer: Uint8Array;
+}
+
+/** A one-shot sha256: bytes, or lower-case hex. */
+interface OneShotDigest {
+  (data: Uint8Array): Uint8Array;
+  (data: Uint8Array, encoding: "hex"): string;
+}
+
+/** `node:crypto`'s one-shot `hash`, when the runtime has it. */
+function oneShotHash(lib: NativeCrypto): OneShotDigest | undefined {
+  if (typeof lib.hash !== "function") return undefined;
+  const hash = lib.hash as (
+    algorithm: "sha256",
+    data: Uint8Array,
+    encoding: "hex" | "buffer",
+  ) => string | Uint8Array;
+  return ((data: Uint8Array, encoding?: "hex") =>
+    hash("sha256", data, encoding ?? "buffer")) as OneShotDigest;
+}
+
+function hmacPads(digest: OneShotDigest, key: Uint8Array): HmacPads {
+  const folded = key.length > BLOCK ? digest(key) : key;
+  const inner = new Uint8Array(BLOCK).fill(0x36);
+  const outer = new Uint8Array(BLOCK + 32).fill(0x5c, 0, BLOCK);
+  for (let i = 0; i < folded.length; i++) {
+    inner[i] = (inner[i] as number) ^ (folded[i] as number);
+    outer[i] = (outer[i] as number) ^ (folded[i] as number);
+  }
+  return { inner, outer };
+}
+
+/**
+ * Writes `message` into the scratch buffer after room for a pad; returns where it ends, or -1 when it may
+ * be longer than {@link ONE_SHOT_MAX_BYTES}.
+ */
+function stageMessage(message: BodyPart | readonly BodyPart[]): number {
+  const parts = typeof message === "string" || message instanceof Uint8Array ? [message] : message;
+  let bound = BLOCK;
+  for (const part of parts) bound += typeof part === "string" ? part.length * 3 : part.length;
+  if (bound > BLOCK + ONE_SHOT_MAX_BYTES) return -1;
+  if (oneShotScratch.length < bound)
+    oneShotScratch = new Uint8Array(Math.max(bound, oneShotScratch.length * 2));
+  let end = BLOCK;
+  for (const part of parts) {
+    if (typeof part === "string") {
+      end += encoder.encodeInto(part, oneShotScratch.subarray(end)).written;
+    } else {
+      oneShotScratch.set(part, end);
+      end += part.length;
+    }
+  }
+  return end;
+}
+
+/**
+ * HMAC-SHA256 of `message` under each key's pads, from two one-shot hashes per key
+ * (`H(outer ‖ H(inner ‖ message))`): on Node this skips building an `Hmac` object per call, which costs
+ * about as much as hashing a 1 KB webhook. `undefined` when the message is too long for the scratch.
+ */
+function oneShotHmacs(
+  digest: OneShotDigest,
+  pads: readonly HmacPads[],
+  message: BodyPart | readonly BodyPart[],
+): Uint8Array[] | undefined;
+function oneShotHmacs(
+  digest: OneShotDigest,
+  pads: readonly HmacPads[],
+  message: BodyPart | readonly BodyPart[],
+  encoding: "hex",
+): string[] | undefined;
+function oneShotHmacs(
+  digest: OneShotDigest,
+  pads: readonly HmacPads[],
+  message: BodyPart | readonly BodyPart[],
+  encoding?: "hex",
+): (string | Uint8Array)[] | undefined {
+  const end = stageMessage(message);
+  if (end < 0) return undefined;
+  const macs: (string | Uint8Array)[] = [];
+  for (const { inner, outer } of pads) {
+    oneShotScratch.set(inner, 0);
+    outer.set(digest(oneShotScratch.subarray(0, end)), BLOCK);
+    macs.push(encoding === "hex" ? digest(outer, "hex") : digest(outer));
+  }
+  oneShotScratch.fill(0, 0, BLOCK); // no key material left behind in the shared buffer
+  return macs;
+}
+
+/**
+ * Whether `digest` gives the RFC 4231 test case 2 HMAC through {@link oneShotHmacs}: checked once per
+ * keyring, so a runtime whose one-shot `hash` differs from Node's falls back to `createHmac`.
+ */
+function oneShotWorks(digest: OneShotDigest): boolean {
+  try {
+    const pads = [hmacPads(digest, encoder.encode("Jefe"))];
+    const message = "what do ya want for nothing?";
+    const bytes = oneShotHmacs(digest, pads, message)?.[0];
+    return (
+      bytes instanceof Uint8Array &&
+      toHex(bytes) === RFC4231_CASE_2 &&
+      oneShotHmacs(digest, pads, message, "hex")?.[0] === RFC4231_CASE_2
+    );
+  } catch {
+    return false;
+  }
+}
+const RFC4231_CASE_2 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+
 /**
  * A set of HMAC-SHA256 keys prepared once and reused: one per configured secret, so secret rotation
  * is a list. Create it once per provider instance, not per request.
@@ -418,6 +538,11 @@ export function hmacKeyring(
   const nativeKeys: readonly (Uint8Array | NativeKey)[] | undefined = lib
     ? raw.map((key) => (typeof lib.createSecretKey === "function" ? lib.createSecretKey(key) : key))
     : undefined;
+  // The one-shot path (two `hash` calls per key, pads prepared here), where the runtime's `hash` passes
+  // a known-answer test; `createHmac` with the KeyObjects otherwise and for long messages.
+  const digest = lib ? oneShotHash(lib) : undefined;
+  const oneShot =
+    digest && oneShotWorks(digest) ? { digest, pads: raw.map((key) => hmacPads(digest, key)) } : undefined;
   let keys: Promise<CryptoKey[]> | undefined;
   let loaded: CryptoKey[] | undefined; // once imported: used without an await per message
   const load = () => {
@@ -459,8 +584,16 @@ export function hmacKeyring(
     );
     return signed.map((mac) => new Uint8Array(mac));
   };
+  /** Every key's MAC on native crypto, synchronously. */
+  const nativeMacs = (
+    lib: NativeCrypto,
+    keys: readonly (Uint8Array | NativeKey)[],
+    message: BodyPart | readonly BodyPart[],
+  ) =>
+    (oneShot && oneShotHmacs(oneShot.digest, oneShot.pads, message)) ??
+    keys.map((key) => nativeHmac(lib, key, message).digest());
   const macs = async (message: BodyPart | readonly BodyPart[]): Promise<Uint8Array[]> => {
-    if (lib && nativeKeys) return nativeKeys.map((key) => nativeHmac(lib, key, message).digest());
+    if (lib && nativeKeys) return nativeMacs(lib, nativeKeys, message);
     return webMacs(message);
   };
   /** Every candidate against every expected hex MAC: no early exit. */
@@ -490,8 +623,9 @@ export function hmacKeyring(
     verifyHex(message, candidates) {
       if (candidates.length === 0 || raw.length === 0) return false;
       if (lib && nativeKeys) {
-        const expected: string[] = [];
-        for (const key of nativeKeys) expected.push(nativeHmac(lib, key, message).digest("hex"));
+        const expected =
+          (oneShot && oneShotHmacs(oneShot.digest, oneShot.pads, message, "hex")) ??
+          nativeKeys.map((key) => nativeHmac(lib, key, message).digest("hex"));
         return matchHex(expected, candidates);
       }
       return webMacs(message).then((macs) => matchHex(macs.map(toHex), candidates));

@@ -167,6 +167,61 @@ describe("webhook crypto helpers", () => {
       expect(await hmacKeyring([], { backend }).verifyHex("t.hello", [mac2])).toBe(false);
     },
   );
+  it("hmacKeyring (native) equals createHmac for every key length around the block size and any message", async () => {
+    const keys = [1, 32, 63, 64, 65, 131].map(
+      (n) => "k".repeat(n - 1) + String.fromCharCode(0x41 + (n % 26)),
+    );
+    const messages: (string | Uint8Array | (string | Uint8Array)[])[] = [
+      "",
+      "t.hello",
+      ["1700000000:", '{"a":"é€😀 \\/"}'],
+      ["lone \ud800 surrogate", new Uint8Array([0, 255, 128])],
+      new Uint8Array(0),
+      "x".repeat(64 * 1024), // past the one-shot path's limit (3 bytes per UTF-16 unit): createHmac
+      ["y".repeat(30_000), new Uint8Array(40_000).fill(7)],
+    ];
+    const ring = hmacKeyring(keys);
+    for (const message of messages) {
+      const parts = Array.isArray(message) ? message : [message];
+      const expected = keys.map((key) => {
+        const hmac = createHmac("sha256", key);
+        for (const part of parts) hmac.update(part);
+        return hmac.digest("hex");
+      });
+      expect((await ring.macs(message)).map(toHex)).toEqual(expected);
+      for (const mac of expected) expect(ring.verifyHex(message, ["f".repeat(64), mac])).toBe(true);
+      expect(
+        ring.verifyHex(
+          message,
+          expected.map((mac) => mac.replace(/^./, (c) => (c === "0" ? "1" : "0"))),
+        ),
+      ).toBe(false);
+    }
+  });
+  it("hmacKeyring (native) hashes in one shot, with no Hmac object, and falls back to createHmac when hash is wrong", async () => {
+    const mod = (
+      process as unknown as { getBuiltinModule(id: string): Record<string, (...args: never[]) => unknown> }
+    ).getBuiltinModule("node:crypto");
+    const expected = createHmac("sha256", "k2").update("t.hello").digest("hex");
+    const hash = vi.spyOn(mod, "hash");
+    const hmac = vi.spyOn(mod, "createHmac");
+    try {
+      const ring = hmacKeyring(["k1", "k2"]);
+      hash.mockClear();
+      expect(ring.verifyHex("t.hello", [expected])).toBe(true);
+      expect(hash).toHaveBeenCalledTimes(4); // inner and outer hash per key
+      expect(hmac).not.toHaveBeenCalled();
+      // A runtime whose one-shot hash disagrees with Node's fails the keyring's known-answer test.
+      hash.mockImplementation((() => new Uint8Array(32)) as never);
+      const fallback = hmacKeyring(["k1", "k2"]);
+      expect(fallback.verifyHex("t.hello", [expected])).toBe(true);
+      expect(toHex((await fallback.macs("t.hello"))[1]!)).toBe(expected);
+      expect(hmac).toHaveBeenCalled();
+    } finally {
+      hash.mockRestore();
+      hmac.mockRestore();
+    }
+  });
   it.each(["auto", "web"] as const)("payloadHash (%s backend) is sha256 over the bytes", async (backend) => {
     const bytes = new TextEncoder().encode('{"a":1}');
     expect(await payloadHash(bytes, { backend })).toBe(
