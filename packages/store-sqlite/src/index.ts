@@ -1,7 +1,7 @@
 /**
  * `@mika/store-sqlite`: `sqliteStore()`, Mika's embedded default store on better-sqlite3: WAL,
  * `synchronous = FULL` by default, and group commit (concurrent transactions in one process share one
- * SQLite transaction and one fsync, each in its own savepoint).
+ * SQLite transaction and one fsync).
  *
  * @packageDocumentation
  */
@@ -48,6 +48,11 @@ interface Job {
   fn: (tx: StoreTx) => Promise<unknown>;
   resolve(value: unknown): void;
   reject(error: unknown): void;
+  /**
+   * Set when a batch this job ran in was rolled back for another job's error: its next batch gives
+   * every job a savepoint, so the same job cannot roll it back twice.
+   */
+  isolate?: boolean;
 }
 
 /** The longest SQLite may block the thread waiting for a lock (ms). */
@@ -185,8 +190,11 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     let lost: unknown;
-    // A batch of one needs no savepoint: its rollback is the transaction's.
-    const savepoints = jobs.length > 1;
+    // Optimistic: jobs run without savepoints (two statements each), since a transaction function rarely
+    // throws. When one does, the whole batch rolls back, that job gets its error, and the others run
+    // again in a batch where every job has a savepoint (MikaStore.transaction: `fn` may be re-run).
+    // A batch of one needs no savepoint either way: its rollback is the transaction's.
+    const savepoints = jobs.length > 1 && jobs.some((job) => job.isolate);
     for (const [index, job] of jobs.entries()) {
       if (lost !== undefined) {
         // The whole transaction ended (a lone failing job, or SQLite aborted it, for example on a
@@ -206,6 +214,13 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
         if (savepoints && conn.inTransaction) {
           command("ROLLBACK TO mika_tx");
           command("RELEASE mika_tx");
+        } else if (!savepoints && jobs.length > 1) {
+          rollbackQuietly();
+          job.reject(error);
+          const others = jobs.filter((other) => other !== job);
+          for (const other of others) other.isolate = true;
+          queue.unshift(...others);
+          return;
         } else {
           rollbackQuietly();
           lost = error;

@@ -20,11 +20,13 @@ describe("sqliteStore group commit", () => {
     await store.migrate();
     const before = commits();
     const n = 40;
+    const runs = new Array<number>(n).fill(0);
     const settled = await Promise.allSettled(
       Array.from({ length: n }, (_, i) =>
         store.transaction(async (tx) => {
+          runs[i]!++;
           await tx.insert("events", eventRow(i));
-          if (i === 7) throw new Error("seven fails");
+          if (i === 7) throw new Error(`${i} fails`);
           return i;
         }),
       ),
@@ -32,12 +34,16 @@ describe("sqliteStore group commit", () => {
     const used = commits() - before;
     expect(used).toBeGreaterThanOrEqual(1);
     expect(used).toBeLessThan(n);
-    // Batched transactions each run in a savepoint; the one that threw was rolled back alone.
-    expect(log.filter((s) => /^SAVEPOINT/i.test(s)).length).toBeGreaterThan(1);
-    expect(log.filter((s) => /^ROLLBACK/i.test(s)).length).toBe(1);
+    // The batch runs without savepoints; seven's throw rolls it all back and the others run again,
+    // each in a savepoint, in the next batch.
+    expect(log.filter((s) => /^ROLLBACK$/i.test(s.trim())).length).toBe(1);
+    expect(log.filter((s) => /^SAVEPOINT/i.test(s)).length).toBe(n - 1);
+    expect(log.filter((s) => /^ROLLBACK TO/i.test(s)).length).toBe(0);
+    expect(runs.slice(0, 7)).toEqual(new Array(7).fill(2)); // ran before seven threw, and again
+    expect(runs.slice(7)).toEqual(new Array(n - 7).fill(1)); // seven is not run again; the rest had not run
     for (const [i, outcome] of settled.entries()) {
       if (i === 7) {
-        expect(outcome).toMatchObject({ status: "rejected", reason: { message: "seven fails" } });
+        expect(outcome).toMatchObject({ status: "rejected", reason: { message: "7 fails" } });
         expect(rawRow(file, "events", `evt-${i}`)).toBeUndefined();
       } else {
         expect(outcome).toEqual({ status: "fulfilled", value: i });
@@ -46,6 +52,46 @@ describe("sqliteStore group commit", () => {
     }
     await store.close();
     expect(database.open).toBe(true); // a database passed in stays open
+    database.close();
+  });
+
+  it("in the retried batch, a second throw rolls back only that function's savepoint", async () => {
+    const file = tempDbFile();
+    const { database, log } = recordingDatabase(file);
+    const store = sqliteStore({ database });
+    await store.migrate();
+    const n = 12;
+    const runs = new Array<number>(n).fill(0);
+    const settled = await Promise.allSettled(
+      Array.from({ length: n }, (_, i) =>
+        store.transaction(async (tx) => {
+          runs[i]!++;
+          await tx.insert("events", eventRow(i));
+          // 9 throws first (the whole batch rolls back); 3 throws on its second run, in the retry batch.
+          if (i === 9 || (i === 3 && runs[i] === 2)) throw new Error(`${i} fails`);
+          return i;
+        }),
+      ),
+    );
+    expect(log.filter((s) => /^ROLLBACK$/i.test(s.trim())).length).toBe(1);
+    expect(log.filter((s) => /^ROLLBACK TO/i.test(s)).length).toBe(1);
+    expect(runs).toEqual([2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1]); // 3 is not run a third time
+    for (const [i, outcome] of settled.entries()) {
+      if (i === 9 || i === 3) {
+        expect(outcome).toMatchObject({ status: "rejected", reason: { message: `${i} fails` } });
+        expect(rawRow(file, "events", `evt-${i}`)).toBeUndefined();
+      } else {
+        expect(outcome).toEqual({ status: "fulfilled", value: i });
+        expect(rawRow(file, "events", `evt-${i}`)?.id).toBe(`evt-${i}`);
+      }
+    }
+    // Nothing is left marked for savepoints: the next batch runs without them.
+    const mark = log.length;
+    await Promise.all(
+      Array.from({ length: 5 }, (_, i) => store.transaction((tx) => tx.insert("events", eventRow(100 + i)))),
+    );
+    expect(log.slice(mark).filter((s) => /^SAVEPOINT/i.test(s)).length).toBe(0);
+    await store.close();
     database.close();
   });
 

@@ -476,8 +476,8 @@ function oneShotHmacs(
 }
 
 /**
- * Whether `digest` gives the RFC 4231 test case 2 HMAC through {@link oneShotHmacs}: checked once per
- * keyring, so a runtime whose one-shot `hash` differs from Node's falls back to `createHmac`.
+ * Whether `digest` gives the RFC 4231 test case 2 HMAC through {@link oneShotHmacs}, so a runtime whose
+ * one-shot `hash` differs from Node's falls back to `createHmac`.
  */
 function oneShotWorks(digest: OneShotDigest): boolean {
   try {
@@ -494,6 +494,20 @@ function oneShotWorks(digest: OneShotDigest): boolean {
   }
 }
 const RFC4231_CASE_2 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+
+/** The last `hash` function {@link checkedOneShotHash} checked, and its digest when it passed. */
+let lastChecked: { hash: unknown; digest: OneShotDigest | undefined } | undefined;
+
+/** {@link oneShotHash} when it passes {@link oneShotWorks}: checked once per `hash` function, not per keyring. */
+function checkedOneShotHash(lib: NativeCrypto): OneShotDigest | undefined {
+  let checked = lastChecked;
+  if (checked === undefined || checked.hash !== lib.hash) {
+    const digest = oneShotHash(lib);
+    checked = { hash: lib.hash, digest: digest && oneShotWorks(digest) ? digest : undefined };
+    lastChecked = checked;
+  }
+  return checked.digest;
+}
 
 /**
  * A set of HMAC-SHA256 keys prepared once and reused: one per configured secret, so secret rotation
@@ -540,9 +554,8 @@ export function hmacKeyring(
     : undefined;
   // The one-shot path (two `hash` calls per key, pads prepared here), where the runtime's `hash` passes
   // a known-answer test; `createHmac` with the KeyObjects otherwise and for long messages.
-  const digest = lib ? oneShotHash(lib) : undefined;
-  const oneShot =
-    digest && oneShotWorks(digest) ? { digest, pads: raw.map((key) => hmacPads(digest, key)) } : undefined;
+  const digest = lib ? checkedOneShotHash(lib) : undefined;
+  const oneShot = digest ? { digest, pads: raw.map((key) => hmacPads(digest, key)) } : undefined;
   let keys: Promise<CryptoKey[]> | undefined;
   let loaded: CryptoKey[] | undefined; // once imported: used without an await per message
   const load = () => {

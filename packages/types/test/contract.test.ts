@@ -203,23 +203,34 @@ describe("webhook crypto helpers", () => {
       process as unknown as { getBuiltinModule(id: string): Record<string, (...args: never[]) => unknown> }
     ).getBuiltinModule("node:crypto");
     const expected = createHmac("sha256", "k2").update("t.hello").digest("hex");
-    const hash = vi.spyOn(mod, "hash");
     const hmac = vi.spyOn(mod, "createHmac");
+    const hash = vi.spyOn(mod, "hash");
     try {
       const ring = hmacKeyring(["k1", "k2"]);
       hash.mockClear();
       expect(ring.verifyHex("t.hello", [expected])).toBe(true);
       expect(hash).toHaveBeenCalledTimes(4); // inner and outer hash per key
       expect(hmac).not.toHaveBeenCalled();
-      // A runtime whose one-shot hash disagrees with Node's fails the keyring's known-answer test.
-      hash.mockImplementation((() => new Uint8Array(32)) as never);
+      hash.mockRestore();
+      // A runtime whose one-shot hash disagrees with Node's fails the known-answer test (run once per
+      // hash function: this is a new one).
+      const wrong = vi.spyOn(mod, "hash").mockImplementation((() => new Uint8Array(32)) as never);
       const fallback = hmacKeyring(["k1", "k2"]);
       expect(fallback.verifyHex("t.hello", [expected])).toBe(true);
       expect(toHex((await fallback.macs("t.hello"))[1]!)).toBe(expected);
       expect(hmac).toHaveBeenCalled();
+      wrong.mockRestore();
     } finally {
       hash.mockRestore();
       hmac.mockRestore();
+    }
+    // Back on Node's own hash, a new keyring takes the one-shot path again.
+    const hmacAgain = vi.spyOn(mod, "createHmac");
+    try {
+      expect(hmacKeyring(["k2"]).verifyHex("t.hello", [expected])).toBe(true);
+      expect(hmacAgain).not.toHaveBeenCalled();
+    } finally {
+      hmacAgain.mockRestore();
     }
   });
   it.each(["auto", "web"] as const)("payloadHash (%s backend) is sha256 over the bytes", async (backend) => {
