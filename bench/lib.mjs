@@ -18,8 +18,9 @@ export async function opsPerSecond(fn, { ms = 400, batch = 50 } = {}) {
 }
 
 /**
- * Compares `candidates` against `baseline` over `rounds` interleaved rounds (after a warm-up), using the
- * median of each, so that machine noise hits both sides alike. Returns rows for `printTable`.
+ * Compares `candidates` against `baseline` over `rounds` interleaved rounds (after a warm-up): ops/s is
+ * the median of each, the ratio the median of the per-round ratios, so that machine noise hits both sides
+ * alike. Returns rows for `printTable`.
  */
 export async function compare(title, baseline, candidates, { rounds = 5, ms = 300 } = {}) {
   const all = [baseline, ...candidates];
@@ -29,12 +30,16 @@ export async function compare(title, baseline, candidates, { rounds = 5, ms = 30
     for (const [i, c] of all.entries()) samples[i].push(await opsPerSecond(c.fn, { ms }));
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const base = median(samples[0]);
+  // The ratio is the median of the rounds' ratios (each candidate against the baseline of its own round),
+  // so a GC pause or a slow second on a shared machine moves one round's pair, not one side's median.
   return all.map((c, i) => ({
     bench: title,
     name: c.name,
     "ops/s": Math.round(median(samples[i])),
-    ratio: i === 0 ? "1.00× (baseline)" : `${(median(samples[i]) / base).toFixed(2)}×`,
+    ratio:
+      i === 0
+        ? "1.00× (baseline)"
+        : `${median(samples[i].map((x, r) => x / samples[0][r])).toFixed(2)}×`,
     goal: c.goal ?? "",
   }));
 }
