@@ -12,6 +12,42 @@ function recordingDatabase(file: string) {
   return { database, log, commits };
 }
 
+/**
+ * Issues `n` concurrent transactions, each inserting event `i` and then throwing when `fails(i, run)`
+ * (`run` counts from 1 per function); returns how often each function ran and how each call settled.
+ */
+async function concurrentInserts(
+  store: ReturnType<typeof sqliteStore>,
+  n: number,
+  fails: (i: number, run: number) => boolean,
+) {
+  const runs = new Array<number>(n).fill(0);
+  const settled = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) =>
+      store.transaction(async (tx) => {
+        runs[i]!++;
+        await tx.insert("events", eventRow(i));
+        if (fails(i, runs[i]!)) throw new Error(`${i} fails`);
+        return i;
+      }),
+    ),
+  );
+  return { runs, settled };
+}
+
+/** Each call `i` in `failed` was rejected with its own error and stored nothing; every other one is stored. */
+function expectOutcomes(file: string, settled: PromiseSettledResult<unknown>[], failed: number[]) {
+  for (const [i, outcome] of settled.entries()) {
+    if (failed.includes(i)) {
+      expect(outcome).toMatchObject({ status: "rejected", reason: { message: `${i} fails` } });
+      expect(rawRow(file, "events", `evt-${i}`)).toBeUndefined();
+    } else {
+      expect(outcome).toEqual({ status: "fulfilled", value: i });
+      expect(rawRow(file, "events", `evt-${i}`)?.id).toBe(`evt-${i}`);
+    }
+  }
+}
+
 describe("sqliteStore group commit", () => {
   it("runs N concurrent transactions under fewer COMMITs; a throwing one affects only itself", async () => {
     const file = tempDbFile();
@@ -20,17 +56,7 @@ describe("sqliteStore group commit", () => {
     await store.migrate();
     const before = commits();
     const n = 40;
-    const runs = new Array<number>(n).fill(0);
-    const settled = await Promise.allSettled(
-      Array.from({ length: n }, (_, i) =>
-        store.transaction(async (tx) => {
-          runs[i]!++;
-          await tx.insert("events", eventRow(i));
-          if (i === 7) throw new Error(`${i} fails`);
-          return i;
-        }),
-      ),
-    );
+    const { runs, settled } = await concurrentInserts(store, n, (i) => i === 7);
     const used = commits() - before;
     expect(used).toBeGreaterThanOrEqual(1);
     expect(used).toBeLessThan(n);
@@ -41,15 +67,7 @@ describe("sqliteStore group commit", () => {
     expect(log.filter((s) => /^ROLLBACK TO/i.test(s)).length).toBe(0);
     expect(runs.slice(0, 7)).toEqual(new Array(7).fill(2)); // ran before seven threw, and again
     expect(runs.slice(7)).toEqual(new Array(n - 7).fill(1)); // seven is not run again; the rest had not run
-    for (const [i, outcome] of settled.entries()) {
-      if (i === 7) {
-        expect(outcome).toMatchObject({ status: "rejected", reason: { message: "7 fails" } });
-        expect(rawRow(file, "events", `evt-${i}`)).toBeUndefined();
-      } else {
-        expect(outcome).toEqual({ status: "fulfilled", value: i });
-        expect(rawRow(file, "events", `evt-${i}`)?.id).toBe(`evt-${i}`);
-      }
-    }
+    expectOutcomes(file, settled, [7]);
     await store.close();
     expect(database.open).toBe(true); // a database passed in stays open
     database.close();
@@ -60,31 +78,16 @@ describe("sqliteStore group commit", () => {
     const { database, log } = recordingDatabase(file);
     const store = sqliteStore({ database });
     await store.migrate();
-    const n = 12;
-    const runs = new Array<number>(n).fill(0);
-    const settled = await Promise.allSettled(
-      Array.from({ length: n }, (_, i) =>
-        store.transaction(async (tx) => {
-          runs[i]!++;
-          await tx.insert("events", eventRow(i));
-          // 9 throws first (the whole batch rolls back); 3 throws on its second run, in the retry batch.
-          if (i === 9 || (i === 3 && runs[i] === 2)) throw new Error(`${i} fails`);
-          return i;
-        }),
-      ),
+    // 9 throws first (the whole batch rolls back); 3 throws on its second run, in the retry batch.
+    const { runs, settled } = await concurrentInserts(
+      store,
+      12,
+      (i, run) => i === 9 || (i === 3 && run === 2),
     );
     expect(log.filter((s) => /^ROLLBACK$/i.test(s.trim())).length).toBe(1);
     expect(log.filter((s) => /^ROLLBACK TO/i.test(s)).length).toBe(1);
     expect(runs).toEqual([2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1]); // 3 is not run a third time
-    for (const [i, outcome] of settled.entries()) {
-      if (i === 9 || i === 3) {
-        expect(outcome).toMatchObject({ status: "rejected", reason: { message: `${i} fails` } });
-        expect(rawRow(file, "events", `evt-${i}`)).toBeUndefined();
-      } else {
-        expect(outcome).toEqual({ status: "fulfilled", value: i });
-        expect(rawRow(file, "events", `evt-${i}`)?.id).toBe(`evt-${i}`);
-      }
-    }
+    expectOutcomes(file, settled, [3, 9]);
     // Nothing is left marked for savepoints: the next batch runs without them.
     const mark = log.length;
     await Promise.all(
