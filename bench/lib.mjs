@@ -37,9 +37,7 @@ export async function compare(title, baseline, candidates, { rounds = 5, ms = 30
     name: c.name,
     "ops/s": Math.round(median(samples[i])),
     ratio:
-      i === 0
-        ? "1.00× (baseline)"
-        : `${median(samples[i].map((x, r) => x / samples[0][r])).toFixed(2)}×`,
+      i === 0 ? "1.00× (baseline)" : `${median(samples[i].map((x, r) => x / samples[0][r])).toFixed(2)}×`,
     goal: c.goal ?? "",
   }));
 }
