@@ -166,26 +166,38 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   let running = 0;
   let drained: (() => void) | undefined;
 
-  const execOn =
-    (client: pg.PoolClient): SqlExec =>
-    async (query) => {
-      const result = await client.query({
-        text: query.sql,
-        values: query.parameters as unknown[],
-        types,
-      });
-      return { rows: result.rows as Record<string, unknown>[], affected: result.rowCount ?? 0 };
+  /**
+   * Runs a transaction's statements on `client` one after another. StoreTx calls may overlap
+   * (`Promise.all` of writes); pg 8 would queue a query given while another runs, but it deprecates
+   * that (a warning in the app's log) and pg 9 drops it, so each waits for the one before.
+   * `settled()` waits until every statement given so far has answered.
+   */
+  const execOn = (client: pg.PoolClient): { exec: SqlExec; settled: () => Promise<unknown> } => {
+    let tail: Promise<unknown> = Promise.resolve();
+    const exec: SqlExec = (query) => {
+      const run = tail.then(() =>
+        client.query({ text: query.sql, values: query.parameters as unknown[], types }),
+      );
+      tail = run.catch(() => undefined);
+      return run.then((result) => ({
+        rows: result.rows as Record<string, unknown>[],
+        affected: result.rowCount ?? 0,
+      }));
     };
+    return { exec, settled: () => tail };
+  };
 
   /** Runs `fn` in a READ COMMITTED transaction on one pooled client. */
   const inTransaction = async <T>(fn: (exec: SqlExec) => Promise<T>): Promise<T> => {
     if (closed) throw new Error("postgresStore: the store is closed.");
     const client = await pool.connect();
     let broken: unknown;
+    const { exec, settled } = execOn(client);
     try {
       await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
       try {
-        const value = await fn(execOn(client));
+        const value = await fn(exec);
+        await settled(); // a statement `fn` did not wait for still goes before COMMIT
         const committed = await client.query("COMMIT");
         if (committed.command !== "COMMIT") {
           // A statement failed and the function went on regardless: Postgres rolled back.
@@ -196,6 +208,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         return value;
       } catch (error) {
         try {
+          await settled();
           await client.query("ROLLBACK");
         } catch (rollbackError) {
           broken = rollbackError;
@@ -282,7 +295,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2",
           [schema ?? null, META_TABLE],
         );
-        return found.rowCount ? await readVersion(dialect, execOn(client)) : 0;
+        return found.rowCount ? await readVersion(dialect, execOn(client).exec) : 0;
       } finally {
         client.release();
       }

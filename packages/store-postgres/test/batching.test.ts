@@ -10,10 +10,14 @@ const eventRow = (seed: number, overrides: Partial<EventRow> = {}) =>
 
 const stock = (id: string, onHand = 0) => ({ id, on_hand: onHand, updated_at: 1 });
 
-/** A pg pool whose clients record every query text they are given (one entry per round trip). */
+/**
+ * A pg pool whose clients record every query text they are given (one entry per round trip), and the
+ * most queries one client was ever given before the earlier ones had answered (`overlap.max`).
+ */
 function countingPool(max = 10) {
   const pool = new pg.Pool({ connectionString: POSTGRES_URL, max });
   const texts: string[] = [];
+  const overlap = { max: 0 };
   const wrapped = new WeakSet<object>();
   const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
   pool.connect = (async () => {
@@ -21,14 +25,22 @@ function countingPool(max = 10) {
     if (!wrapped.has(client)) {
       wrapped.add(client);
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      let pending = 0;
       client.query = ((config: unknown, ...rest: unknown[]) => {
         texts.push(typeof config === "string" ? config : (config as { text: string }).text);
-        return query(config, ...rest);
+        pending++;
+        overlap.max = Math.max(overlap.max, pending);
+        const result = query(config, ...rest) as Promise<unknown>;
+        const done = () => {
+          pending--;
+        };
+        result.then(done, done);
+        return result;
       }) as never;
     }
     return client;
   }) as never;
-  return { pool, texts };
+  return { pool, texts, overlap };
 }
 
 /** How many SQL statements of `kind` (INSERT, UPDATE, SELECT…) the recorded round trips carried. */
@@ -462,6 +474,34 @@ describe("postgresStore batching", () => {
     await s.close();
     await pool.end();
   });
+
+  it.each([false, true])(
+    "gives a client one query at a time, even when a transaction's calls overlap (batching: %s)",
+    async (batching) => {
+      // pg 8 queues a query given while another runs, but deprecates it (with a warning in the app's
+      // log) and pg 9 drops it: the store must wait for each answer itself.
+      const { pool, overlap } = countingPool();
+      const s = postgresStore({ pool, schema: freshSchema(), batching });
+      await s.migrate();
+      const results = await Promise.all(
+        Array.from({ length: 4 }, (_, t) =>
+          s.transaction((tx) =>
+            Promise.all([
+              tx.insert("events", eventRow(t * 10)),
+              tx.insert("events", eventRow(t * 10 + 1)),
+              tx.insert("stock", stock(`sku-${t}`, t)),
+              tx.get("stock", `sku-${t}`),
+            ]),
+          ),
+        ),
+      );
+      expect(results.map((r) => r.slice(0, 3))).toEqual(Array(4).fill([true, true, true]));
+      expect(overlap.max).toBe(1);
+      expect(await s.transaction((tx) => tx.count("events", {}))).toBe(8);
+      await s.close();
+      await pool.end();
+    },
+  );
 
   it("batching: false runs every transaction solo", async () => {
     const s = store({ batching: false });
