@@ -10,7 +10,7 @@ import {
   compileOnlyKysely,
   META_TABLE,
   migrateLocked,
-  onceUntilFailure,
+  migrationGate,
   readVersion,
   type SqlDialect,
   type SqlExec,
@@ -229,7 +229,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       return migrateLocked(dialect, exec);
     });
 
-  const ensureMigrated = onceUntilFailure(migrateNow);
+  const migration = migrationGate(migrateNow);
+  const ensureMigrated = migration.ensure;
 
   /**
    * One function in its own transaction (today's path, and the fallback of a rolled-back batch).
@@ -285,7 +286,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   return {
     name: "postgres",
     async migrate() {
-      return migrateNow();
+      return migration.migrate();
     },
     async schemaVersion() {
       if (closed) throw new Error("postgresStore: the store is closed.");

@@ -503,6 +503,23 @@ describe("postgresStore batching", () => {
     },
   );
 
+  it.each([false, true])(
+    "after migrate(), the first transaction does not migrate again (batching: %s)",
+    async (batching) => {
+      const { pool, texts } = countingPool();
+      const s = postgresStore({ pool, schema: freshSchema(), batching });
+      await s.migrate();
+      const migrations = () => texts.filter((t) => t.includes("pg_advisory_xact_lock")).length;
+      expect(migrations()).toBe(1);
+      await s.transaction((tx) => tx.insert("events", eventRow(1)));
+      expect(migrations()).toBe(1);
+      await s.migrate(); // still runs when asked
+      expect(migrations()).toBe(2);
+      await s.close();
+      await pool.end();
+    },
+  );
+
   it("batching: false runs every transaction solo", async () => {
     const s = store({ batching: false });
     await Promise.all(

@@ -12,7 +12,7 @@ import {
   compileOnlyKysely,
   META_TABLE,
   migrateLocked,
-  onceUntilFailure,
+  migrationGate,
   readVersion,
   type SqlDialect,
   type SqlExec,
@@ -172,7 +172,8 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
       throw error;
     }
   };
-  const ensureMigrated = onceUntilFailure(migrateNow);
+  const migration = migrationGate(migrateNow);
+  const ensureMigrated = migration.ensure;
 
   let queue: Job[] = [];
   let scheduled = false;
@@ -261,7 +262,7 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
     name: "sqlite",
     migrate() {
       if (closed) return Promise.reject(new Error("sqliteStore: the store is closed."));
-      return exclusive(migrateNow);
+      return exclusive(migration.migrate);
     },
     schemaVersion() {
       return exclusive(async () => {

@@ -87,6 +87,31 @@ export function onceUntilFailure<T>(fn: () => Promise<T>): () => Promise<T> {
   };
 }
 
+/**
+ * A store's two ways to migrate, over one `migrateNow`: `migrate()` runs it on every call (the
+ * explicit `MikaStore.migrate`), `ensure()` runs it before the first transaction, once until it
+ * succeeds. A `migrate()` that succeeded counts for `ensure()`, so the first transaction after it does
+ * not migrate again (for SQLite that would be one more fsync'd transaction).
+ */
+export function migrationGate<T>(migrateNow: () => Promise<T>): {
+  migrate: () => Promise<T>;
+  ensure: () => Promise<void>;
+} {
+  let done = false;
+  const ensure = onceUntilFailure(async () => {
+    if (!done) await migrateNow();
+    done = true;
+  });
+  return {
+    async migrate() {
+      const result = await migrateNow();
+      done = true;
+      return result;
+    },
+    ensure,
+  };
+}
+
 type Row = Record<string, unknown>;
 type Eb = ExpressionBuilder<SqlDb, string>;
 

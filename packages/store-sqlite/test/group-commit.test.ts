@@ -163,6 +163,21 @@ describe("sqliteStore group commit", () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it("after migrate(), the first transaction does not migrate again", async () => {
+    const file = tempDbFile();
+    const { database, log } = recordingDatabase(file);
+    const store = sqliteStore({ database });
+    await store.migrate();
+    const mark = log.length;
+    await store.transaction((tx) => tx.insert("events", eventRow(1)));
+    // One write transaction: the batch's own (a second migration would be another, with its fsync).
+    expect(log.slice(mark).filter((s) => /^BEGIN IMMEDIATE/i.test(s))).toHaveLength(1);
+    await store.migrate(); // still runs when asked
+    expect(log.slice(mark).filter((s) => /^BEGIN IMMEDIATE/i.test(s))).toHaveLength(2);
+    await store.close();
+    database.close();
+  });
+
   it("refuses work after close()", async () => {
     const store = sqliteStore({ file: tempDbFile() });
     await store.close();
