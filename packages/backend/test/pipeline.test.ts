@@ -1,7 +1,33 @@
-import type { MikaStore, PaymentProvider, StoreTx } from "@mika/types";
+import type { MikaStore, PaymentProvider } from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../src/index.js";
 import { acmeProvider, completed, setup, webhookRequest } from "./helpers.js";
+
+/**
+ * A memory store whose transactions hand every `insert` to `insert(table, write)`, where `write()` does
+ * the real insert; everything else is the memory store's.
+ */
+function storeWithInsert(
+  insert: (table: string, write: () => Promise<boolean>) => Promise<boolean>,
+): MikaStore {
+  const inner = memoryStore();
+  return {
+    ...inner,
+    transaction: (fn) =>
+      inner.transaction((tx) =>
+        fn({
+          ...tx,
+          get: tx.get,
+          find: tx.find,
+          count: tx.count,
+          delete: tx.delete,
+          claim: tx.claim,
+          update: tx.update,
+          insert: (table, row) => insert(table, () => tx.insert(table, row)),
+        }),
+      ),
+  };
+}
 
 describe("webhook pipeline", () => {
   it("processes a verified event into the ledger and answers 200 processed", async () => {
@@ -163,30 +189,13 @@ describe("webhook pipeline", () => {
 describe("failures are recorded and retried, never half-applied", () => {
   /** A store whose transactions throw when they write an order (once, or always). */
   function failingStore(mode: { failures: number }): MikaStore {
-    const inner = memoryStore();
-    return {
-      ...inner,
-      transaction: (fn) =>
-        inner.transaction((tx) => {
-          const wrapped: StoreTx = {
-            ...tx,
-            get: tx.get,
-            find: tx.find,
-            count: tx.count,
-            delete: tx.delete,
-            claim: tx.claim,
-            insert: async (table, row) => {
-              if (table === "orders" && mode.failures > 0) {
-                mode.failures--;
-                throw new Error("disk full");
-              }
-              return tx.insert(table, row);
-            },
-            update: tx.update,
-          };
-          return fn(wrapped);
-        }),
-    };
+    return storeWithInsert(async (table, write) => {
+      if (table === "orders" && mode.failures > 0) {
+        mode.failures--;
+        throw new Error("disk full");
+      }
+      return write();
+    });
   }
 
   it("rolls back the inbox insert and the ledger when the store throws mid-transaction; records failed; replay applies once", async () => {
@@ -289,33 +298,17 @@ describe("livemode is never mixed", () => {
 describe("a receive that creates an order", () => {
   /** A memory store recording when order and handler-run inserts are issued and answered; `refuse` orders answer false. */
   function recordingStore(options: { refuseOrders: number }) {
-    const inner = memoryStore();
     const log: string[] = [];
-    const store: MikaStore = {
-      ...inner,
-      transaction: (fn) =>
-        inner.transaction((tx) =>
-          fn({
-            ...tx,
-            get: tx.get,
-            find: tx.find,
-            count: tx.count,
-            delete: tx.delete,
-            claim: tx.claim,
-            update: tx.update,
-            insert: async (table, row) => {
-              if (table !== "orders" && table !== "handler_runs") return tx.insert(table, row);
-              log.push(`issue ${table}`);
-              await new Promise((resolve) => setImmediate(resolve));
-              const refused = table === "orders" && options.refuseOrders > 0;
-              if (refused) options.refuseOrders--;
-              const inserted = refused ? false : await tx.insert(table, row);
-              log.push(`answer ${table}`);
-              return inserted;
-            },
-          }),
-        ),
-    };
+    const store = storeWithInsert(async (table, write) => {
+      if (table !== "orders" && table !== "handler_runs") return write();
+      log.push(`issue ${table}`);
+      await new Promise((resolve) => setImmediate(resolve));
+      const refused = table === "orders" && options.refuseOrders > 0;
+      if (refused) options.refuseOrders--;
+      const inserted = refused ? false : await write();
+      log.push(`answer ${table}`);
+      return inserted;
+    });
     return { store, log };
   }
   const notifications = { handle: () => ({ handled: true }) };
