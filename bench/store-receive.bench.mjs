@@ -2,7 +2,11 @@
 // same disk / database, all in one run, printed as ratios:
 //   SQLite FULL: mika.webhooks.receive sequential and at 32 concurrent vs raw autocommit INSERTs
 //   (one fsync each; better-sqlite3 is synchronous, so "32 concurrent" raw INSERTs are the same
-//   commits one after another: that is the baseline group commit has to beat).
+//   commits one after another: that is the baseline group commit has to beat). A second table puts
+//   the sequential receive against its floor on this schema: the same rows one receive writes (inbox
+//   event, order, handler run, the previous run's result, and the order lookup), written by plain
+//   prepared statements in one transaction with no Mika code, so the gap between the two is Mika's
+//   own cost and the gap between the floor and the 1-row INSERT is the schema's write volume.
 //   Postgres: 3 Node processes running Mika with 32 deliveries in flight in total (11 + 11 + 10, each
 //   process driving its own share, as app instances behind a load balancer do) vs raw
 //   INSERT … ON CONFLICT DO NOTHING at 32 concurrent from one pool (the ratio that counts). Two context
@@ -218,6 +222,7 @@ async function sqliteRows() {
       store.transaction((tx) =>
         tx.insert("events", sampleRow("events", n++, { id: `s${n}`, event_id: `s${n}` })),
       );
+    const floor = await schemaFloor(dir);
     const rows = await compareOps(
       "sqlite FULL: durable receive vs raw INSERT commit",
       { name: "raw INSERT (autocommit, 1 fsync each)", op: rawInsert, lanes: 1 },
@@ -229,6 +234,11 @@ async function sqliteRows() {
           lanes: CONCURRENCY,
           goal: "≥ 1.5×",
         },
+        {
+          name: "(context) the rows of one receive, plain SQL, one transaction (no Mika code)",
+          op: floor.op,
+          lanes: 1,
+        },
         { name: "store transaction (1 inbox insert), sequential", op: storeInsert, lanes: 1 },
         {
           name: `store transaction (1 inbox insert), ${CONCURRENCY} concurrent`,
@@ -237,12 +247,102 @@ async function sqliteRows() {
         },
       ],
     );
+    rows.push(
+      ...(await compareOps(
+        "sqlite FULL: sequential receive vs its floor on this schema",
+        {
+          name: "the rows of one receive, plain SQL, one transaction (no Mika code)",
+          op: floor.op,
+          lanes: 1,
+        },
+        [{ name: "mika receive, sequential", op: mikaReceive, lanes: 1 }],
+      )),
+    );
     await store.close();
     raw.close();
+    floor.close();
     return rows;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The rows one receive writes, read back from a store after a real receive: the templates of the
+ * floor transaction (ids varied per call, sizes and columns as Mika writes them).
+ */
+async function receiveRows(dir) {
+  const file = join(dir, "template.db");
+  const store = sqliteStore({ file, synchronous: "OFF" });
+  const mika = makeMika(store);
+  await receive(mika, (await deliveryPool(1))());
+  await store.close();
+  const db = new Database(file, { readonly: true });
+  const one = (table) => db.prepare(`SELECT * FROM ${table}`).get();
+  const rows = { events: one("events"), orders: one("orders"), handler_runs: one("handler_runs") };
+  db.close();
+  for (const [table, row] of Object.entries(rows))
+    if (!row) throw new Error(`no ${table} row after a receive`);
+  return rows;
+}
+
+/**
+ * One receive's writes as plain better-sqlite3 statements in one transaction on a FULL database with
+ * Mika's schema: insert the inbox event, look up the order, insert it, insert the handler run and
+ * record the previous run's result. Returns the operation (one transaction per call).
+ */
+async function schemaFloor(dir) {
+  const templates = await receiveRows(dir);
+  const file = join(dir, "floor.db");
+  const schemaStore = sqliteStore({ file });
+  await schemaStore.migrate();
+  await schemaStore.close();
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  const insert = (table) => {
+    const columns = Object.keys(templates[table]);
+    return db.prepare(
+      `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((c) => `@${c}`).join(", ")})`,
+    );
+  };
+  const insertEvent = insert("events");
+  const insertOrder = insert("orders");
+  const insertRun = insert("handler_runs");
+  const findOrder = db.prepare("SELECT * FROM orders WHERE provider = ? AND provider_checkout_id = ?");
+  const finishRun = db.prepare(
+    "UPDATE handler_runs SET status = 'succeeded', attempts = 1, next_attempt_at = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+  );
+  // Time-sortable ids, as Mika's are (new rows land at the right edge of each index).
+  const prefix = Date.now().toString(36);
+  let n = 0;
+  let previousRun;
+  const write = db.transaction(() => {
+    const i = String(n++).padStart(10, "0");
+    const now = Date.now();
+    const eventId = `evt_${prefix}${i}`;
+    const checkout = `cs_floor_${i}`;
+    insertEvent.run({
+      ...templates.events,
+      id: eventId,
+      event_id: `msg_floor_${i}`,
+      received_at: now,
+      updated_at: now,
+    });
+    findOrder.get(templates.orders.provider, checkout);
+    insertOrder.run({
+      ...templates.orders,
+      id: `ord_${prefix}${i}`,
+      provider_checkout_id: checkout,
+      created_at: now,
+      updated_at: now,
+    });
+    const runId = `${eventId}:0:notify:order.paid`;
+    insertRun.run({ ...templates.handler_runs, id: runId, event_row_id: eventId, updated_at: now });
+    if (previousRun) finishRun.run(now, previousRun);
+    previousRun = runId;
+  });
+  return { op: async () => write(), close: () => db.close() };
 }
 
 async function postgresRows() {
