@@ -32,6 +32,7 @@ import type { ClaimOptions, ColumnType, StoreTx, TableName, TableRows, TableSpec
 import type { CompiledQuery } from "kysely";
 import type pg from "pg";
 import { claimQuery } from "./claim.js";
+import { type Borrowed, borrow, lostDuringCommit } from "./connection.js";
 import { sqlLiteral } from "./literal.js";
 import { keyColumns, Tracker, uniqueKeys } from "./tracker.js";
 
@@ -71,6 +72,11 @@ export interface PostgresStoreStats {
   solo: number;
   /** Solo attempts tried again after a serialization failure, deadlock or lock timeout. */
   retries: number;
+  /**
+   * Connections that ended under the store (a database restart, a failover, an administrator): while
+   * a transaction held them (it failed or ran again) or while idle in a pool the store created.
+   */
+  connectionsLost: number;
 }
 
 /** Fresh, zeroed stats. */
@@ -86,6 +92,7 @@ export function emptyStats(): PostgresStoreStats {
     fallbacks: 0,
     solo: 0,
     retries: 0,
+    connectionsLost: 0,
   };
 }
 
@@ -111,6 +118,8 @@ export interface BatcherOptions {
   /** Runs one function in its own transaction (the fallback). */
   solo: (fn: TxFn) => Promise<unknown>;
   stats: PostgresStoreStats;
+  /** Called when a client a lane holds loses its connection. */
+  connectionLost: () => void;
 }
 
 interface Job {
@@ -261,11 +270,15 @@ export function sqlState(error: unknown): string | undefined {
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
+/** How a batch's transaction ended: its COMMIT's (or ROLLBACK's) answer, or the error instead. */
+type BatchEnd = { error: unknown; beforeCommit?: boolean } | { command: string | null };
+
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 /** Runs batches for one store. */
 export function createBatcher(options: BatcherOptions) {
-  const { pool, dialect, schema, types, maxBatch, maxLanes, stallMs, lingerMs, solo, stats } = options;
+  const { pool, dialect, schema, types, maxBatch, maxLanes, stallMs, lingerMs, solo, stats, connectionLost } =
+    options;
   const lockTimeoutMs = Math.max(1, Math.floor(options.lockTimeoutMs));
   const begin = ["BEGIN ISOLATION LEVEL READ COMMITTED", `SET LOCAL lock_timeout = ${lockTimeoutMs}`];
   const beginText = begin.join(";\n");
@@ -889,20 +902,22 @@ export function createBatcher(options: BatcherOptions) {
   }
 
   /** Settles a finished batch's callers once its transaction has ended. */
-  function settleBatch(batch: Batch, ended: { error: unknown } | { command: string | null }) {
+  function settleBatch(batch: Batch, ended: BatchEnd) {
     const jobs = batch.members.map((m) => m.job);
     if (batch.aborted) {
       fallBack(jobs);
       return;
     }
     if ("error" in ended) {
-      if (sqlState(ended.error)) {
-        // Postgres answered: the transaction did not commit, so running the jobs again is safe.
+      if (sqlState(ended.error) || ended.beforeCommit) {
+        // Postgres answered (or COMMIT was never sent): the transaction did not commit, so running the
+        // jobs again is safe.
         stats.rollbacks.error++;
         fallBack(jobs);
       } else {
         // The connection failed during COMMIT: the outcome is unknown, as for a solo transaction.
-        for (const job of jobs) job.reject(ended.error);
+        const error = lostDuringCommit(ended.error);
+        for (const job of jobs) job.reject(error);
       }
       return;
     }
@@ -982,9 +997,9 @@ export function createBatcher(options: BatcherOptions) {
   async function lane() {
     connecting = true;
     lanes++;
-    let client: pg.PoolClient;
+    let held: Borrowed;
     try {
-      client = await pool.connect();
+      held = await borrow(pool, connectionLost);
     } catch (error) {
       connecting = false;
       lanes--;
@@ -994,36 +1009,43 @@ export function createBatcher(options: BatcherOptions) {
     connecting = false;
     // A lane does not hog its client: when someone waits for a connection (a solo re-run, another
     // pool user), it gives it back after the batch and queues for a new one.
-    while (queue.length > 0 && pool.waitingCount === 0) {
+    // A client whose connection ended goes back (and is closed); the next lane takes a new one.
+    while (queue.length > 0 && pool.waitingCount === 0 && !held.lost()) {
       await gather();
       const jobs = queue.splice(0, maxBatch);
       if (jobs.length === 0) break;
       lastStart = performance.now();
       remember(lastStart, jobs.length);
       pump();
-      const batch = new Batch(client, jobs);
+      const batch = new Batch(held.client, jobs);
       stats.batches++;
       stats.largestBatch = Math.max(stats.largestBatch, jobs.length);
       for (const member of batch.members) void runMember(batch, member);
       await batch.done;
-      let ended: { error: unknown } | { command: string | null } = { command: "COMMIT" };
+      let ended: BatchEnd = { command: "COMMIT" };
       if (batch.begun) {
-        try {
-          ended = { command: (await batch.query(batch.aborted ? "ROLLBACK" : "COMMIT")).command };
-        } catch (error) {
-          ended = { error };
+        const lost = held.lost();
+        if (lost) {
+          // The connection ended before COMMIT was sent: nothing of the batch was kept.
+          ended = { error: lost, beforeCommit: true };
+        } else {
+          try {
+            ended = { command: (await batch.query(batch.aborted ? "ROLLBACK" : "COMMIT")).command };
+          } catch (error) {
+            ended = { error };
+          }
         }
       }
       settleBatch(batch, ended);
       if ("error" in ended) {
         // The connection's state is unknown: it is closed instead of going back to the pool.
-        client.release(asError(ended.error));
+        held.release(asError(ended.error));
         lanes--;
         pump();
         return;
       }
     }
-    client.release();
+    held.release();
     lanes--;
     pump();
   }

@@ -27,6 +27,13 @@ import {
   sqlState,
   type TxFn,
 } from "./batch.js";
+import {
+  borrow,
+  ConnectionLost,
+  isConnectionError,
+  lostBeforeCommit,
+  lostDuringCommit,
+} from "./connection.js";
 
 export type { PostgresStoreStats } from "./batch.js";
 
@@ -162,6 +169,12 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const dialect = postgresDialect(schema);
   let closed = false;
   const stats = emptyStats();
+  const connectionLost = () => {
+    stats.connectionsLost++;
+  };
+  // pg reports an idle client whose connection ended on the pool (it has already dropped the client).
+  // Unheard, that event would end the process; a pool the caller gave is the caller's to listen to.
+  if (owned) pool.on("error", connectionLost);
   /** Transactions not settled yet (`close()` waits for them). */
   let running = 0;
   let drained: (() => void) | undefined;
@@ -190,14 +203,18 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   /** Runs `fn` in a READ COMMITTED transaction on one pooled client. */
   const inTransaction = async <T>(fn: (exec: SqlExec) => Promise<T>): Promise<T> => {
     if (closed) throw new Error("postgresStore: the store is closed.");
-    const client = await pool.connect();
+    const held = await borrow(pool, connectionLost);
+    const { client } = held;
     let broken: unknown;
+    let committing = false;
     const { exec, settled } = execOn(client);
     try {
       await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
       try {
         const value = await fn(exec);
         await settled(); // a statement `fn` did not wait for still goes before COMMIT
+        if (held.lost()) throw held.lost();
+        committing = true;
         const committed = await client.query("COMMIT");
         if (committed.command !== "COMMIT") {
           // A statement failed and the function went on regardless: Postgres rolled back.
@@ -213,11 +230,13 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         } catch (rollbackError) {
           broken = rollbackError;
         }
-        throw error;
+        if (!(held.lost() || isConnectionError(error))) throw error;
+        // An error Postgres sent in answer to COMMIT means it did not commit; a dropped connection does not say.
+        throw committing && !sqlState(error) ? lostDuringCommit(error) : lostBeforeCommit(error);
       }
     } finally {
       // A client whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
-      client.release(broken instanceof Error ? broken : undefined);
+      held.release(broken instanceof Error ? broken : undefined);
     }
   };
 
@@ -234,7 +253,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   /**
    * One function in its own transaction (today's path, and the fallback of a rolled-back batch).
-   * Tried again when Postgres aborts it for a deadlock, a serialization failure or a lock timeout.
+   * Tried again when Postgres aborts it for a deadlock, a serialization failure or a lock timeout, and
+   * when its connection ends before COMMIT.
    */
   const solo = async (fn: TxFn): Promise<unknown> => {
     for (let attempt = 1; ; attempt++) {
@@ -254,7 +274,12 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           }
         });
       } catch (error) {
-        if (!(retryable || RETRYABLE_CODES.has(sqlState(error) ?? "")) || attempt >= SOLO_ATTEMPTS)
+        // A connection lost before COMMIT kept nothing: the next attempt gets a new connection.
+        const lostUncommitted = error instanceof ConnectionLost && error.outcome === "not-committed";
+        if (
+          !(retryable || lostUncommitted || RETRYABLE_CODES.has(sqlState(error) ?? "")) ||
+          attempt >= SOLO_ATTEMPTS
+        )
           throw error;
         stats.retries++;
         await sleep(Math.random() * 10 * attempt);
@@ -276,6 +301,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     lingerMs,
     solo,
     stats,
+    connectionLost,
   });
 
   const settle = () => {
@@ -290,7 +316,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
     async schemaVersion() {
       if (closed) throw new Error("postgresStore: the store is closed.");
-      const client = await pool.connect();
+      const held = await borrow(pool, connectionLost);
+      const { client } = held;
       try {
         const found = await client.query(
           "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2",
@@ -298,7 +325,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         );
         return found.rowCount ? await readVersion(dialect, execOn(client).exec) : 0;
       } finally {
-        client.release();
+        held.release();
       }
     },
     async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {

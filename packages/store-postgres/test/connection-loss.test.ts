@@ -1,0 +1,216 @@
+import net from "node:net";
+import type { StoreTx } from "@mika/types";
+import { afterAll, describe, expect, it } from "vitest";
+import { postgresStore } from "../src/index.js";
+import { admin, freshSchema, POSTGRES_URL, rawRow } from "./helpers.js";
+
+let appCounter = 0;
+/** A connection string whose sessions carry a name of their own, so a test can find and kill them. */
+function namedConnection() {
+  const name = `mika_loss_${process.pid}_${++appCounter}`;
+  const url = new URL(POSTGRES_URL);
+  url.searchParams.set("application_name", name);
+  return { name, connectionString: url.toString() };
+}
+
+/** Ends the server sessions of `name` (as a database restart or an administrator would). */
+async function killSessions(name: string, state?: string): Promise<number> {
+  const { rowCount } = await admin.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+      WHERE application_name = $1 AND pid <> pg_backend_pid() AND ($2::text IS NULL OR state = $2)`,
+    [name, state ?? null],
+  );
+  return rowCount ?? 0;
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+const lockRow = (id: string) => ({ id, holder: null, lease_until: null });
+
+describe("postgresStore when the server ends its connections", () => {
+  it("an idle pooled connection the server ends does not take the process down; the next transaction reconnects", async () => {
+    const { name, connectionString } = namedConnection();
+    const schema = freshSchema();
+    const store = postgresStore({ connectionString, schema });
+    await store.migrate();
+    await store.transaction((tx) => tx.insert("locks", lockRow("before")));
+    expect(await killSessions(name, "idle")).toBeGreaterThan(0);
+    // pg reports the lost idle client as an 'error' on the pool: unhandled, it would end this process.
+    await until("the store saw the connection go", () => store.stats().connectionsLost > 0);
+    await store.transaction((tx) => tx.insert("locks", lockRow("after")));
+    expect(await rawRow(schema, "locks", "after")).toMatchObject({ id: "after" });
+    await store.close();
+  });
+
+  for (const batching of [false, true]) {
+    it(`batching: ${batching}: a connection ended while a transaction holds it keeps none of that run; the function runs again on a new connection and commits`, async () => {
+      const { name, connectionString } = namedConnection();
+      const schema = freshSchema();
+      const store = postgresStore({ connectionString, schema, batching });
+      await store.migrate();
+      const held = gate();
+      const resumed = gate();
+      let runs = 0;
+      const outcome = store
+        .transaction(async (tx) => {
+          runs++;
+          await tx.insert("locks", lockRow(`first-${runs}`));
+          if (runs === 1) {
+            held.open();
+            await resumed.opened;
+          }
+          await tx.insert("locks", lockRow(`second-${runs}`));
+          return runs;
+        })
+        .then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error: error as Error }),
+        );
+      await held.opened;
+      expect(await killSessions(name, "idle in transaction")).toBe(1);
+      // The client notices the lost connection while the function still waits (no query of its own runs).
+      await until("the store saw the connection go", () => store.stats().connectionsLost > 0);
+      resumed.open();
+      // The function ran again on a new connection and committed; the lost run left nothing behind.
+      expect(await outcome).toEqual({ ok: true, value: 2 });
+      // Batched: the batch fell back to a solo re-run. Solo: the transaction was tried again.
+      expect(batching ? store.stats().fallbacks : store.stats().retries).toBe(1);
+      expect(await rawRow(schema, "locks", "first-2")).toBeDefined();
+      expect(await rawRow(schema, "locks", "second-2")).toBeDefined();
+      expect(await rawRow(schema, "locks", "first-1")).toBeUndefined();
+      expect(await rawRow(schema, "locks", "second-1")).toBeUndefined();
+      // The store is not wedged: new transactions run on a fresh connection.
+      await store.transaction((tx) => tx.insert("locks", lockRow("later")));
+      expect(await rawRow(schema, "locks", "later")).toBeDefined();
+      await store.close();
+    });
+  }
+});
+
+/**
+ * A TCP proxy in front of the test database that, once armed, forwards the next `COMMIT` query and
+ * then cuts both sides at once: Postgres still reads and runs the COMMIT, the client never hears back.
+ */
+async function commitCutter() {
+  const target = new URL(POSTGRES_URL);
+  let armed = false;
+  let cuts = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => undefined);
+    }
+    upstream.on("data", (chunk) => client.write(chunk));
+    upstream.on("close", () => client.destroy());
+    client.on("close", () => upstream.end());
+    client.on("data", (chunk: Buffer) => {
+      // A simple-query message: 'Q', a 4-byte length, the text and a NUL.
+      const isCommit = chunk[0] === 0x51 && chunk.toString("utf8", 5, chunk.length - 1) === "COMMIT";
+      if (armed && isCommit) {
+        armed = false;
+        cuts++;
+        upstream.end(chunk); // delivered, then end of stream: Postgres commits before it reads the end
+        client.destroy();
+        return;
+      }
+      upstream.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = new URL(POSTGRES_URL);
+  url.hostname = "127.0.0.1";
+  url.port = String((server.address() as net.AddressInfo).port);
+  return {
+    connectionString: url.toString(),
+    arm: () => {
+      armed = true;
+    },
+    cuts: () => cuts,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe("postgresStore when every attempt loses its connection", () => {
+  it("the caller gets an error that says nothing was committed and to retry", async () => {
+    const { name, connectionString } = namedConnection();
+    const schema = freshSchema();
+    const store = postgresStore({ connectionString, schema, batching: false });
+    await store.migrate();
+    let runs = 0;
+    const outcome = store.transaction(async (tx) => {
+      runs++;
+      await tx.insert("locks", lockRow(`run-${runs}`));
+      // Each attempt's session is ended before the function goes on.
+      expect(await killSessions(name, "idle in transaction")).toBe(1);
+      await until("the store saw the connection go", () => store.stats().connectionsLost >= runs);
+      await tx.insert("locks", lockRow(`run-${runs}-b`));
+    });
+    await expect(outcome).rejects.toThrow(
+      /connection to the database was lost during the transaction .*Nothing of it was committed: retry/,
+    );
+    expect(runs).toBe(4);
+    for (let run = 1; run <= runs; run++) expect(await rawRow(schema, "locks", `run-${run}`)).toBeUndefined();
+    await store.close();
+  });
+});
+
+describe("postgresStore when the connection drops during COMMIT", () => {
+  const cutters: Awaited<ReturnType<typeof commitCutter>>[] = [];
+  afterAll(async () => {
+    for (const cutter of cutters) await cutter.close();
+  });
+
+  for (const batching of [false, true]) {
+    it(`batching: ${batching}: each caller hears that the outcome is unknown, no function runs again, and the rows did commit`, async () => {
+      const cutter = await commitCutter();
+      cutters.push(cutter);
+      const schema = freshSchema();
+      const store = postgresStore({ connectionString: cutter.connectionString, schema, batching });
+      await store.migrate();
+      const n = batching ? 5 : 1;
+      const runs = new Array<number>(n).fill(0);
+      cutter.arm();
+      const settled = await Promise.allSettled(
+        Array.from({ length: n }, (_, i) =>
+          store.transaction(async (tx: StoreTx) => {
+            runs[i]!++;
+            await tx.insert("locks", lockRow(`cut-${i}`));
+          }),
+        ),
+      );
+      expect(cutter.cuts()).toBe(1);
+      if (batching) expect(store.stats().largestBatch).toBe(n);
+      for (const outcome of settled) {
+        expect(outcome.status).toBe("rejected");
+        const { message } = (outcome as PromiseRejectedResult).reason as Error;
+        expect(message).toMatch(/lost during COMMIT/);
+        expect(message).toMatch(/whether the transaction was committed is unknown/);
+      }
+      // Not re-run: a second run of a function whose first run may have committed could apply it twice.
+      expect(runs).toEqual(new Array(n).fill(1));
+      // Here Postgres did commit: that is why the store cannot say "not committed".
+      for (let i = 0; i < n; i++) expect(await rawRow(schema, "locks", `cut-${i}`)).toBeDefined();
+      await store.transaction((tx) => tx.insert("locks", lockRow("after")));
+      expect(await rawRow(schema, "locks", "after")).toBeDefined();
+      await store.close();
+    });
+  }
+});
