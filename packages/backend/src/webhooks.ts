@@ -174,14 +174,21 @@ async function applyAndRecord(
   return result;
 }
 
-/** Marks a stored event failed after a processing error (in its own transaction). */
-async function recordFailure(engine: Engine, row: EventRow, error: unknown): Promise<number> {
+/**
+ * Marks a stored event failed after a processing error (in its own transaction); returns its attempts,
+ * or `null` when the event turned out to be stored as processed or ignored after all (a store whose
+ * COMMIT lost its answer: it did commit), which leaves nothing to retry.
+ */
+async function recordFailure(engine: Engine, row: EventRow, error: unknown): Promise<number | null> {
   const now = engine.now();
   const message = errorMessage(error);
-  let attempts = row.attempts + 1;
+  let attempts: number | null = row.attempts + 1;
   await engine.store.transaction(async (tx) => {
     const current = await tx.get("events", row.id, { lock: true });
-    if (current && (current.status === "processed" || current.status === "ignored")) return;
+    if (current && (current.status === "processed" || current.status === "ignored")) {
+      attempts = null;
+      return;
+    }
     attempts = (current?.attempts ?? row.attempts) + 1;
     const patch = {
       status: "failed" as const,
@@ -198,6 +205,15 @@ async function recordFailure(engine: Engine, row: EventRow, error: unknown): Pro
     if (current) await tx.update("events", row.id, patch);
     else await tx.insert("events", { ...row, ...patch });
   });
+  if (attempts === null) {
+    engine.logger.warn("the event was stored after all (processed or ignored): nothing to retry", {
+      id: row.id,
+      provider: row.provider,
+      eventType: row.event_type,
+      error: message,
+    });
+    return null;
+  }
   engine.logger.error("webhook processing failed; recorded as failed and will be retried", {
     id: row.id,
     provider: row.provider,
@@ -265,7 +281,8 @@ export async function processStored(
     });
   } catch (error) {
     if (!row) throw error;
-    await recordFailure(engine, row, error);
+    // Stored as processed or ignored after all (the COMMIT's answer was lost): read back which.
+    if ((await recordFailure(engine, row, error)) === null) return processStored(engine, rowId);
     return { status: "failed", error: errorMessage(error) };
   }
   if (!row) return { status: "missing" };
@@ -405,6 +422,12 @@ export async function receive(
       engine.logger.error("could not record the failure either", { error: errorMessage(storeError) });
       return 0;
     });
+    if (attempts === null) {
+      return err(
+        "INTERNAL",
+        `Storing ${row.event_type} reported an error, yet the event turned out stored and processed (the store lost its commit's answer); the provider's retry will be answered as a duplicate.`,
+      );
+    }
     return err(
       "INTERNAL",
       `Processing ${row.event_type} failed and was recorded as failed (attempt ${attempts}); the provider's retry, mika.webhooks.replay("${row.id}") or maintenance will try again.`,

@@ -259,6 +259,74 @@ describe("failures are recorded and retried, never half-applied", () => {
   });
 });
 
+describe("a store that commits but loses the answer (a connection dropped during COMMIT)", () => {
+  /**
+   * Memory store whose next `lose.count` transactions that insert an order commit and then throw, as
+   * such a store reports; `failOrders.count` order inserts before that throw instead ("disk full").
+   */
+  function lostAnswerStore(lose: { count: number }, failOrders = { count: 0 }): MikaStore {
+    const inner = memoryStore();
+    return {
+      ...inner,
+      transaction: async (fn) => {
+        let wroteOrder = false;
+        const value = await inner.transaction((tx) =>
+          fn({
+            ...tx,
+            insert: async (table, row) => {
+              if (table === "orders" && failOrders.count > 0) {
+                failOrders.count--;
+                throw new Error("disk full");
+              }
+              const inserted = await tx.insert(table, row);
+              if (table === "orders") wroteOrder = true;
+              return inserted;
+            },
+          }),
+        );
+        if (wroteOrder && lose.count > 0) {
+          lose.count--;
+          throw new Error("the connection was lost during COMMIT: the outcome is unknown");
+        }
+        return value;
+      },
+    };
+  }
+
+  it("receive answers 500 without calling the event failed, raises no ops alert, and the redelivery is a duplicate", async () => {
+    const lose = { count: 1 };
+    const intents: string[] = [];
+    const { deliver, rows, logs } = setup({
+      store: lostAnswerStore(lose),
+      notifications: { handle: (intent) => void intents.push(intent.type) },
+    });
+    const res = await deliver(completed(), "msg_lost_answer");
+    expect(res.status).toBe(500);
+    expect(res.body.error.message).toMatch(/turned out stored and processed/);
+    expect(res.body.error.message).toMatch(/answered as a duplicate/);
+    expect(intents).not.toContain("ops.webhook_failed");
+    expect(logs.some((l) => /recorded as failed/.test(l.message))).toBe(false);
+    expect(logs.some((l) => l.level === "warn" && /stored after all/.test(l.message))).toBe(true);
+    expect(await rows("events")).toMatchObject([{ status: "processed", attempts: 0, last_error: null }]);
+    const again = await deliver(completed(), "msg_lost_answer");
+    expect(again).toMatchObject({ status: 200, body: { data: { status: "duplicate" } } });
+    expect(await rows("orders")).toMatchObject([{ status: "paid" }]);
+  });
+
+  it("a replay whose COMMIT answer is lost reports the stored outcome, not a failure", async () => {
+    const lose = { count: 0 };
+    const { deliver, mika, rows } = setup({ store: lostAnswerStore(lose, { count: 1 }) });
+    expect((await deliver(completed(), "msg_replay_lost")).status).toBe(500);
+    const [failed] = await rows("events");
+    expect(failed).toMatchObject({ status: "failed" });
+    lose.count = 1;
+    const replayed = await mika.webhooks.replay(failed!.id);
+    expect(replayed).toMatchObject({ ok: true, data: { id: failed!.id, status: "processed" } });
+    expect(await rows("events")).toMatchObject([{ status: "processed", attempts: 1 }]);
+    expect(await rows("orders")).toHaveLength(1);
+  });
+});
+
 describe("deferred processing", () => {
   it("stores, answers 200 accepted at once, and applies on drain", async () => {
     const { deliver, mika, rows } = setup({ config: { processing: "deferred" } });

@@ -1,6 +1,9 @@
 import net from "node:net";
-import type { StoreTx } from "@mika/types";
+import { createMika } from "@mika/backend";
+import { standardWebhooksProvider } from "@mika/testing";
+import { eventBase, type StoreTx } from "@mika/types";
 import { afterAll, describe, expect, it } from "vitest";
+import { delivery, SECRET } from "../../store-sqlite/test/workers/harness.js";
 import { postgresStore } from "../src/index.js";
 import { admin, freshSchema, POSTGRES_URL, rawRow } from "./helpers.js";
 
@@ -213,4 +216,56 @@ describe("postgresStore when the connection drops during COMMIT", () => {
       await store.close();
     });
   }
+});
+
+describe("Mika's webhook receive on postgresStore when the connection drops during COMMIT", () => {
+  it("answers 500, and the redelivery finds the event that did commit: one paid order, nothing lost or doubled", async () => {
+    const cutter = await commitCutter();
+    const schema = freshSchema();
+    const store = postgresStore({ connectionString: cutter.connectionString, schema });
+    await store.migrate();
+    const errors: string[] = [];
+    const mika = createMika({
+      providers: [
+        standardWebhooksProvider({
+          name: "sw",
+          webhookSecret: SECRET,
+          mapEvent: (webhook) => ({
+            ...eventBase(webhook, "checkout.completed"),
+            paymentStatus: "paid" as const,
+            amount: (webhook.payload as { data: { amount: number } }).data.amount,
+            currency: "EUR",
+            providerCheckoutId: (webhook.payload as { data: { id: string } }).data.id,
+          }),
+        }),
+      ],
+      store,
+      config: { logger: { info() {}, warn() {}, error: (message: string) => errors.push(message) } },
+    });
+    const { body, headers } = await delivery(7);
+    const deliver = () =>
+      mika.webhooks.receive({
+        provider: "sw",
+        request: new Request("http://localhost/webhooks/sw", { method: "POST", headers, body }),
+      });
+    cutter.arm();
+    const first = await deliver();
+    expect(cutter.cuts()).toBe(1);
+    expect(first.ok).toBe(false);
+    if (!first.ok) {
+      expect(first.error.code).toBe("INTERNAL");
+      expect(first.error.message).toMatch(/turned out stored and processed/);
+    }
+    const again = await deliver();
+    expect(again).toMatchObject({ ok: true, data: { status: "duplicate" } });
+    const stored = await store.transaction(async (tx) => ({
+      events: await tx.find("events", {}),
+      paid: await tx.count("orders", { status: "paid" }),
+    }));
+    expect(stored.paid).toBe(1);
+    expect(stored.events).toHaveLength(1);
+    expect(stored.events[0]).toMatchObject({ status: "processed", duplicates: 1 });
+    await store.close();
+    await cutter.close();
+  });
 });
