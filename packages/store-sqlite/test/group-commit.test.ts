@@ -178,6 +178,36 @@ describe("sqliteStore group commit", () => {
     database.close();
   });
 
+  it("a full disk fails exactly the transactions that did not fit (SQLITE_FULL); the others are stored, and the store goes on once there is room", async () => {
+    const file = tempDbFile();
+    const database = new Database(file);
+    const store = sqliteStore({ database });
+    await store.migrate();
+    // A size limit stands in for a full disk: SQLite reports both as SQLITE_FULL.
+    database.pragma(`max_page_count = ${Number(database.pragma("page_count", { simple: true })) + 8}`);
+    const row = (i: number) => ({ id: `lock-${i}`, holder: "x".repeat(3000), lease_until: null });
+    const settled = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => store.transaction((tx) => tx.insert("locks", row(i)))),
+    );
+    const failed = settled.flatMap((outcome, i) => (outcome.status === "rejected" ? [i] : []));
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.length).toBeLessThan(20);
+    for (const [i, outcome] of settled.entries()) {
+      if (outcome.status === "rejected") {
+        expect((outcome.reason as { code?: string }).code).toBe("SQLITE_FULL");
+        expect(rawRow(file, "locks", `lock-${i}`)).toBeUndefined();
+      } else {
+        expect(rawRow(file, "locks", `lock-${i}`)).toMatchObject({ holder: row(i).holder });
+      }
+    }
+    expect(database.inTransaction).toBe(false);
+    database.pragma("max_page_count = 1000000");
+    await store.transaction((tx) => tx.insert("locks", row(99)));
+    expect(rawRow(file, "locks", "lock-99")).toBeDefined();
+    await store.close();
+    database.close();
+  });
+
   it("refuses work after close()", async () => {
     const store = sqliteStore({ file: tempDbFile() });
     await store.close();
