@@ -3,7 +3,7 @@ import type { EventRow } from "@mika/types";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { type PostgresStoreOptions, postgresStore } from "../src/index.js";
-import { freshSchema, POSTGRES_URL, rawRow } from "./helpers.js";
+import { freshSchema, gate, POSTGRES_URL, rawRow } from "./helpers.js";
 
 const eventRow = (seed: number, overrides: Partial<EventRow> = {}) =>
   sampleRow("events", seed, { id: `evt-${seed}`, provider: "p", event_id: `e-${seed}`, ...overrides });
@@ -49,15 +49,6 @@ const statementsOf = (texts: readonly string[], kind: string) =>
 
 const store = (options: Partial<PostgresStoreOptions> = {}) =>
   postgresStore({ connectionString: POSTGRES_URL, schema: freshSchema(), ...options });
-
-/** A promise and its resolver. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
 
 describe("postgresStore batching", () => {
   it("commits N concurrent single-insert transactions with far fewer statements than N", async () => {

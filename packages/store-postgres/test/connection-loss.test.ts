@@ -2,10 +2,10 @@ import net from "node:net";
 import { createMika } from "@mika/backend";
 import { standardWebhooksProvider } from "@mika/testing";
 import { eventBase, type StoreTx } from "@mika/types";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { delivery, SECRET } from "../../store-sqlite/test/workers/harness.js";
 import { postgresStore } from "../src/index.js";
-import { admin, freshSchema, POSTGRES_URL, rawRow } from "./helpers.js";
+import { admin, freshSchema, gate, POSTGRES_URL, rawRow } from "./helpers.js";
 
 let appCounter = 0;
 /** A connection string whose sessions carry a name of their own, so a test can find and kill them. */
@@ -26,19 +26,12 @@ async function killSessions(name: string, state?: string): Promise<number> {
   return rowCount ?? 0;
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { open, opened };
-}
+/** Waits until the store has counted `n` lost connections (pg reports them asynchronously). */
+const sawLost = (store: ReturnType<typeof postgresStore>, n = 1) =>
+  vi.waitFor(() => expect(store.stats().connectionsLost).toBeGreaterThanOrEqual(n), {
+    timeout: 5000,
+    interval: 10,
+  });
 
 const lockRow = (id: string) => ({ id, holder: null, lease_until: null });
 
@@ -51,7 +44,7 @@ describe("postgresStore when the server ends its connections", () => {
     await store.transaction((tx) => tx.insert("locks", lockRow("before")));
     expect(await killSessions(name, "idle")).toBeGreaterThan(0);
     // pg reports the lost idle client as an 'error' on the pool: unhandled, it would end this process.
-    await until("the store saw the connection go", () => store.stats().connectionsLost > 0);
+    await sawLost(store);
     await store.transaction((tx) => tx.insert("locks", lockRow("after")));
     expect(await rawRow(schema, "locks", "after")).toMatchObject({ id: "after" });
     await store.close();
@@ -84,7 +77,7 @@ describe("postgresStore when the server ends its connections", () => {
       await held.opened;
       expect(await killSessions(name, "idle in transaction")).toBe(1);
       // The client notices the lost connection while the function still waits (no query of its own runs).
-      await until("the store saw the connection go", () => store.stats().connectionsLost > 0);
+      await sawLost(store);
       resumed.open();
       // The function ran again on a new connection and committed; the lost run left nothing behind.
       expect(await outcome).toEqual({ ok: true, value: 2 });
@@ -163,7 +156,7 @@ describe("postgresStore when every attempt loses its connection", () => {
       await tx.insert("locks", lockRow(`run-${runs}`));
       // Each attempt's session is ended before the function goes on.
       expect(await killSessions(name, "idle in transaction")).toBe(1);
-      await until("the store saw the connection go", () => store.stats().connectionsLost >= runs);
+      await sawLost(store, runs);
       await tx.insert("locks", lockRow(`run-${runs}-b`));
     });
     await expect(outcome).rejects.toThrow(

@@ -55,3 +55,12 @@ export async function rawRow(
   });
   return rows[0];
 }
+
+/** A promise and its resolver. */
+export function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
