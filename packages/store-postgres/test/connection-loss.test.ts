@@ -96,8 +96,9 @@ describe("postgresStore when the server ends its connections", () => {
 });
 
 /**
- * A TCP proxy in front of the test database that, once armed, forwards the next `COMMIT` query and
- * then cuts both sides at once: Postgres still reads and runs the COMMIT, the client never hears back.
+ * A TCP proxy in front of the test database that, once armed, forwards the next `COMMIT` query and its
+ * end of stream, drops Postgres' answer, and cuts the client off once Postgres has closed its side (so
+ * after it ran the COMMIT): the transaction committed, and the client never hears back.
  */
 async function commitCutter() {
   const target = new URL(POSTGRES_URL);
@@ -111,7 +112,10 @@ async function commitCutter() {
       socket.on("close", () => sockets.delete(socket));
       socket.on("error", () => undefined);
     }
-    upstream.on("data", (chunk) => client.write(chunk));
+    let cut = false;
+    upstream.on("data", (chunk) => {
+      if (!cut) client.write(chunk);
+    });
     upstream.on("close", () => client.destroy());
     client.on("close", () => upstream.end());
     client.on("data", (chunk: Buffer) => {
@@ -120,8 +124,10 @@ async function commitCutter() {
       if (armed && isCommit) {
         armed = false;
         cuts++;
-        upstream.end(chunk); // delivered, then end of stream: Postgres commits before it reads the end
-        client.destroy();
+        cut = true;
+        // Delivered, then end of stream: Postgres commits before it reads the end and closes, and
+        // its close cuts the client off (above).
+        upstream.end(chunk);
         return;
       }
       upstream.write(chunk);
