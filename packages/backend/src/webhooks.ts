@@ -175,35 +175,55 @@ async function applyAndRecord(
 }
 
 /**
- * Marks a stored event failed after a processing error (in its own transaction); returns its attempts,
- * or `null` when the event turned out to be stored as processed or ignored after all (a store whose
+ * Marks a stored event failed after a processing error (in its own transaction); returns the failed
+ * row's id (another delivery's, when that one stored the event first) and attempts, or `null` when the event turned out to be stored as processed or ignored after all (a store whose
  * COMMIT lost its answer: it did commit), which leaves nothing to retry.
  */
-async function recordFailure(engine: Engine, row: EventRow, error: unknown): Promise<number | null> {
+async function recordFailure(
+  engine: Engine,
+  row: EventRow,
+  error: unknown,
+): Promise<{ id: string; attempts: number } | null> {
   const now = engine.now();
   const message = errorMessage(error);
   let attempts: number | null = row.attempts + 1;
+  let id = row.id;
   await engine.store.transaction(async (tx) => {
+    const patchFor = (current: EventRow | undefined) => {
+      attempts = (current?.attempts ?? row.attempts) + 1;
+      return {
+        status: "failed" as const,
+        attempts,
+        last_error: message,
+        next_attempt_at:
+          attempts >= engine.retry.maxAttempts
+            ? null
+            : now + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
+        lease_until: null,
+        processed_at: null,
+        updated_at: now,
+      };
+    };
+    const settled = (current: EventRow) => current.status === "processed" || current.status === "ignored";
     const current = await tx.get("events", row.id, { lock: true });
-    if (current && (current.status === "processed" || current.status === "ignored")) {
-      attempts = null;
+    if (current) {
+      if (settled(current)) attempts = null;
+      else await tx.update("events", row.id, patchFor(current));
       return;
     }
-    attempts = (current?.attempts ?? row.attempts) + 1;
-    const patch = {
-      status: "failed" as const,
-      attempts,
-      last_error: message,
-      next_attempt_at:
-        attempts >= engine.retry.maxAttempts
-          ? null
-          : now + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
-      lease_until: null,
-      processed_at: null,
-      updated_at: now,
-    };
-    if (current) await tx.update("events", row.id, patch);
-    else await tx.insert("events", { ...row, ...patch });
+    if (await tx.insert("events", { ...row, ...patchFor(undefined) })) return;
+    // The insert conflicted: the event landed meanwhile (this receive's lost-answer COMMIT, still in
+    // flight when this transaction began, or a concurrent redelivery). Decide on what is there now.
+    const [landed] = await tx.find(
+      "events",
+      { provider: row.provider, event_id: row.event_id },
+      { limit: 1, lock: true },
+    );
+    if (!landed || settled(landed)) attempts = null;
+    else {
+      id = landed.id;
+      await tx.update("events", id, patchFor(landed));
+    }
   });
   if (attempts === null) {
     engine.logger.warn("the event was stored after all (processed or ignored): nothing to retry", {
@@ -215,7 +235,7 @@ async function recordFailure(engine: Engine, row: EventRow, error: unknown): Pro
     return null;
   }
   engine.logger.error("webhook processing failed; recorded as failed and will be retried", {
-    id: row.id,
+    id,
     provider: row.provider,
     eventType: row.event_type,
     attempts,
@@ -223,13 +243,13 @@ async function recordFailure(engine: Engine, row: EventRow, error: unknown): Pro
   });
   await notifyOps(engine, {
     type: "ops.webhook_failed",
-    eventRowId: row.id,
+    eventRowId: id,
     provider: row.provider,
     eventType: row.event_type,
     error: message,
     attempts,
   });
-  return attempts;
+  return { id, attempts };
 }
 
 async function notifyOps(engine: Engine, intent: NotificationIntent) {
@@ -418,11 +438,17 @@ export async function receive(
     });
   } catch (error) {
     requeueRunResults(engine, carried);
-    const attempts = await recordFailure(engine, row, error).catch((storeError) => {
+    let recorded: Awaited<ReturnType<typeof recordFailure>>;
+    try {
+      recorded = await recordFailure(engine, row, error);
+    } catch (storeError) {
       engine.logger.error("could not record the failure either", { error: errorMessage(storeError) });
-      return 0;
-    });
-    if (attempts === null) {
+      return err(
+        "INTERNAL",
+        `Processing ${row.event_type} failed and the store could not record the failure either; nothing was acknowledged, so the provider's retry will deliver it again.`,
+      );
+    }
+    if (recorded === null) {
       return err(
         "INTERNAL",
         `Storing ${row.event_type} reported an error, yet the event turned out stored and processed (the store lost its commit's answer); the provider's retry will be answered as a duplicate.`,
@@ -430,7 +456,7 @@ export async function receive(
     }
     return err(
       "INTERNAL",
-      `Processing ${row.event_type} failed and was recorded as failed (attempt ${attempts}); the provider's retry, mika.webhooks.replay("${row.id}") or maintenance will try again.`,
+      `Processing ${row.event_type} failed and was recorded as failed (attempt ${recorded.attempts}); the provider's retry, mika.webhooks.replay("${recorded.id}") or maintenance will try again.`,
     );
   }
 

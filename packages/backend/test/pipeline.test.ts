@@ -1,4 +1,4 @@
-import type { MikaStore, PaymentProvider } from "@mika/types";
+import type { MikaStore, PaymentProvider, StoreTx } from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../src/index.js";
 import { acmeProvider, completed, setup, webhookRequest } from "./helpers.js";
@@ -311,6 +311,73 @@ describe("a store that commits but loses the answer (a connection dropped during
     const again = await deliver(completed(), "msg_lost_answer");
     expect(again).toMatchObject({ status: 200, body: { data: { status: "duplicate" } } });
     expect(await rows("orders")).toMatchObject([{ status: "paid" }]);
+  });
+
+  it("a COMMIT that lands only after the failure's own transaction began is still seen: no failure recorded", async () => {
+    // The receive's transaction is reported lost before it runs; its work lands (as a whole) just
+    // as recordFailure, having found no row, inserts the failed one: that insert conflicts.
+    const inner = memoryStore();
+    const late: { fn?: (tx: StoreTx) => Promise<unknown>; armed: boolean } = { armed: false };
+    const store: MikaStore = {
+      ...inner,
+      transaction: (fn) => {
+        if (late.armed) {
+          late.armed = false;
+          late.fn = fn;
+          return Promise.reject(new Error("the connection was lost during COMMIT: the outcome is unknown"));
+        }
+        return inner.transaction((tx) =>
+          fn({
+            ...tx,
+            insert: async (table, row) => {
+              const land = table === "events" ? late.fn : undefined;
+              late.fn = undefined;
+              if (land) await land(tx);
+              return tx.insert(table, row);
+            },
+          }),
+        );
+      },
+    };
+    const intents: string[] = [];
+    const { deliver, rows, logs } = setup({
+      store,
+      notifications: { handle: (intent) => void intents.push(intent.type) },
+    });
+    late.armed = true;
+    const res = await deliver(completed(), "msg_late_commit");
+    expect(late.fn).toBeUndefined();
+    expect(res.status).toBe(500);
+    expect(res.body.error.message).toMatch(/turned out stored and processed/);
+    expect(intents).not.toContain("ops.webhook_failed");
+    expect(logs.some((l) => /recorded as failed/.test(l.message))).toBe(false);
+    expect(await rows("events")).toMatchObject([{ status: "processed", attempts: 0, last_error: null }]);
+    expect(await rows("orders")).toMatchObject([{ status: "paid" }]);
+    const again = await deliver(completed(), "msg_late_commit");
+    expect(again).toMatchObject({ status: 200, body: { data: { status: "duplicate" } } });
+  });
+
+  it("when the failure cannot be recorded either, the answer says so and the redelivery processes it", async () => {
+    const inner = memoryStore();
+    const down = { on: false };
+    const store: MikaStore = {
+      ...inner,
+      transaction: (fn) =>
+        down.on ? Promise.reject(new Error("SQLITE_FULL: database or disk is full")) : inner.transaction(fn),
+    };
+    const { deliver, rows, logs } = setup({ store });
+    down.on = true;
+    const res = await deliver(completed(), "msg_store_down");
+    expect(res.status).toBe(500);
+    expect(res.body.error.message).toMatch(/could not record the failure either/);
+    expect(res.body.error.message).toMatch(/retry will deliver it again/);
+    expect(res.body.error.message).not.toMatch(/attempt 0/);
+    expect(logs.some((l) => l.level === "error" && /could not record the failure/.test(l.message))).toBe(
+      true,
+    );
+    down.on = false;
+    expect(await rows("events")).toHaveLength(0);
+    expect((await deliver(completed(), "msg_store_down")).body.data.status).toBe("processed");
   });
 
   it("a replay whose COMMIT answer is lost reports the stored outcome, not a failure", async () => {
