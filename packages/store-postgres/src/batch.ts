@@ -32,7 +32,7 @@ import type { ClaimOptions, ColumnType, StoreTx, TableName, TableRows, TableSpec
 import type { CompiledQuery } from "kysely";
 import type pg from "pg";
 import { claimQuery } from "./claim.js";
-import { type Borrowed, borrow, lostDuringCommit } from "./connection.js";
+import { type Borrowed, borrow, type Deadlines, lostDuringCommit } from "./connection.js";
 import { sqlLiteral } from "./literal.js";
 import { keyColumns, Tracker, uniqueKeys } from "./tracker.js";
 
@@ -120,6 +120,8 @@ export interface BatcherOptions {
   stats: PostgresStoreStats;
   /** Called when a client a lane holds loses its connection. */
   connectionLost: () => void;
+  /** How long to wait for a connection and for each round trip's answer. */
+  deadlines: Deadlines;
 }
 
 interface Job {
@@ -271,14 +273,26 @@ export function sqlState(error: unknown): string | undefined {
 }
 
 /** How a batch's transaction ended: its COMMIT's (or ROLLBACK's) answer, or the error instead. */
-type BatchEnd = { error: unknown; beforeCommit?: boolean } | { command: string | null };
+type BatchEnd = { error: unknown; reason?: Error; beforeCommit?: boolean } | { command: string | null };
 
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 /** Runs batches for one store. */
 export function createBatcher(options: BatcherOptions) {
-  const { pool, dialect, schema, types, maxBatch, maxLanes, stallMs, lingerMs, solo, stats, connectionLost } =
-    options;
+  const {
+    pool,
+    dialect,
+    schema,
+    types,
+    maxBatch,
+    maxLanes,
+    stallMs,
+    lingerMs,
+    solo,
+    stats,
+    connectionLost,
+    deadlines,
+  } = options;
   const lockTimeoutMs = Math.max(1, Math.floor(options.lockTimeoutMs));
   const begin = ["BEGIN ISOLATION LEVEL READ COMMITTED", `SET LOCAL lock_timeout = ${lockTimeoutMs}`];
   const beginText = begin.join(";\n");
@@ -494,7 +508,7 @@ export function createBatcher(options: BatcherOptions) {
     });
 
     constructor(
-      readonly client: pg.PoolClient,
+      readonly held: Borrowed,
       jobs: Job[],
     ) {
       this.members = jobs.map((job) => ({ job, settled: false }));
@@ -503,7 +517,7 @@ export function createBatcher(options: BatcherOptions) {
     query(text: string, values?: unknown[], count = 1) {
       stats.roundTrips++;
       stats.statements += count;
-      return this.client.query<SqlRow>(values ? { text, values, types } : { text, types });
+      return this.held.query<SqlRow>(values ? { text, values, types } : { text, types });
     }
 
     /** Marks the batch for rollback: every pending and later operation rejects; the jobs will re-run solo. */
@@ -916,7 +930,7 @@ export function createBatcher(options: BatcherOptions) {
         fallBack(jobs);
       } else {
         // The connection failed during COMMIT: the outcome is unknown, as for a solo transaction.
-        const error = lostDuringCommit(ended.error);
+        const error = lostDuringCommit(ended.reason ?? ended.error);
         for (const job of jobs) job.reject(error);
       }
       return;
@@ -999,7 +1013,7 @@ export function createBatcher(options: BatcherOptions) {
     lanes++;
     let held: Borrowed;
     try {
-      held = await borrow(pool, connectionLost);
+      held = await borrow(pool, connectionLost, deadlines);
     } catch (error) {
       connecting = false;
       lanes--;
@@ -1017,7 +1031,7 @@ export function createBatcher(options: BatcherOptions) {
       lastStart = performance.now();
       remember(lastStart, jobs.length);
       pump();
-      const batch = new Batch(held.client, jobs);
+      const batch = new Batch(held, jobs);
       stats.batches++;
       stats.largestBatch = Math.max(stats.largestBatch, jobs.length);
       for (const member of batch.members) void runMember(batch, member);
@@ -1032,7 +1046,8 @@ export function createBatcher(options: BatcherOptions) {
           try {
             ended = { command: (await batch.query(batch.aborted ? "ROLLBACK" : "COMMIT")).command };
           } catch (error) {
-            ended = { error };
+            // The reason the store saw (a timeout, the server's message) says more than pg's own.
+            ended = { error, reason: held.lost() };
           }
         }
       }

@@ -6,18 +6,47 @@
  */
 import type pg from "pg";
 
+/** How long the store waits for the database (ms; 0: as long as the operating system lets it). */
+export interface Deadlines {
+  /** For a connection from the pool (a new one includes the TCP connect and Postgres' startup). */
+  connectMs: number;
+  /** For the answer to one statement (or one round trip of several). */
+  queryMs: number;
+}
+
 /** A client the store holds, with the connection error it met while held (if any). */
 export interface Borrowed {
   client: pg.PoolClient;
+  /**
+   * `client.query`, with the answer awaited at most `deadlines.queryMs` (0: no limit): a connection
+   * that stays silent longer is treated as lost (`lost()` says why) and closed, which fails the query.
+   */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    config: string | pg.QueryConfig,
+    queryMs?: number,
+  ): Promise<pg.QueryResult<R>>;
   /** The error that ended the connection while the store held it. */
   lost(): Error | undefined;
   /** Hands the client back; the pool closes it instead of reusing it after an error (given or seen). */
   release(error?: Error): void;
 }
 
-/** Checks a client out of `pool`, listening for its connection errors until it is released. */
-export async function borrow(pool: pg.Pool, onLost: () => void): Promise<Borrowed> {
-  const client = await pool.connect();
+/** The database did not answer in time; the store closed the connection. */
+export class DatabaseTimeout extends Error {
+  readonly code = "ETIMEDOUT";
+  constructor(message: string) {
+    super(message);
+    this.name = "DatabaseTimeout";
+  }
+}
+
+/**
+ * Checks a client out of `pool`, listening for its connection errors until it is released. A pool
+ * that gives no client within `deadlines.connectMs` (a database host that vanished, a full pool that
+ * never frees) or cannot connect at all gets an error that says so; a client it gives late goes back.
+ */
+export async function borrow(pool: pg.Pool, onLost: () => void, deadlines: Deadlines): Promise<Borrowed> {
+  const client = await connect(pool, deadlines.connectMs);
   let lostError: Error | undefined;
   const listener = (error: Error) => {
     if (lostError) return;
@@ -27,12 +56,68 @@ export async function borrow(pool: pg.Pool, onLost: () => void): Promise<Borrowe
   client.on("error", listener);
   return {
     client,
+    query(config, queryMs = deadlines.queryMs) {
+      const answer = client.query(config as pg.QueryConfig);
+      if (!(queryMs > 0)) return answer;
+      const timer = setTimeout(() => {
+        listener(
+          new DatabaseTimeout(
+            `the database sent no answer within ${queryMs} ms (queryTimeoutMs), so the store closed the connection`,
+          ),
+        );
+        // Closing the socket fails every query still waiting on it, as a dropped connection does.
+        const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection
+          ?.stream;
+        if (stream) stream.destroy();
+        else void client.end().catch(() => undefined);
+      }, queryMs);
+      return answer.finally(() => clearTimeout(timer));
+    },
     lost: () => lostError,
     release(error) {
       client.off("error", listener);
       client.release(error ?? lostError);
     },
   };
+}
+
+async function connect(pool: pg.Pool, connectMs: number): Promise<pg.PoolClient> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  const connecting = pool.connect();
+  try {
+    if (!(connectMs > 0)) return await connecting;
+    return await Promise.race([
+      connecting,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(
+            new DatabaseTimeout(
+              `postgresStore: no connection to the database within ${connectMs} ms (connectTimeoutMs). ` +
+                "Nothing was written: check that Postgres is up and reachable (and that the pool is not exhausted), then retry.",
+            ),
+          );
+        }, connectMs);
+      }),
+    ]);
+  } catch (error) {
+    if (timedOut) {
+      // The pool may still hand out the client it was getting: give it straight back.
+      connecting.then(
+        (late) => late.release(),
+        () => undefined,
+      );
+      throw error;
+    }
+    throw new Error(
+      `postgresStore: could not connect to the database (${reason(error)}). ` +
+        "Nothing was written: check that Postgres is up and reachable at the configured address, then retry.",
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Whether `error` says the connection is gone (rather than that Postgres refused a statement). */

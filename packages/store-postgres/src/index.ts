@@ -28,8 +28,10 @@ import {
   type TxFn,
 } from "./batch.js";
 import {
+  type Borrowed,
   borrow,
   ConnectionLost,
+  type Deadlines,
   isConnectionError,
   lostBeforeCommit,
   lostDuringCommit,
@@ -55,9 +57,22 @@ export interface PostgresStoreOptions {
   /**
    * How long a batch waits for a row lock another transaction holds before it is rolled back and its
    * transactions re-run one by one (`SET LOCAL lock_timeout`, ms, default 200). Solo transactions wait
-   * as long as Postgres lets them.
+   * up to `queryTimeoutMs`.
    */
   lockTimeoutMs?: number;
+  /**
+   * How long to wait for a connection from the pool, a new one included (ms, default 10000; 0: no
+   * limit). Past it, the transaction fails with an error saying the database is unreachable.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long to wait for Postgres to answer a statement (ms, default 30000; 0: no limit). A connection
+   * silent for longer is treated as lost and closed: before COMMIT, the transaction re-runs on a new
+   * connection; during COMMIT, its outcome is unknown. Without it, a database host that vanishes
+   * mid-statement keeps the transaction waiting for the operating system's TCP timeout (about 15
+   * minutes on Linux). Migrations are not limited.
+   */
+  queryTimeoutMs?: number;
   /** At most this many transactions share one batch (default 128). */
   maxBatch?: number;
   /**
@@ -153,7 +168,12 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     maxBatch = 128,
     maxConcurrentBatches = 1,
     lingerMs = 1,
+    connectTimeoutMs = 10_000,
+    queryTimeoutMs = 30_000,
   } = options;
+  if (!(connectTimeoutMs >= 0)) throw new TypeError("postgresStore: connectTimeoutMs must be 0 or more.");
+  if (!(queryTimeoutMs >= 0)) throw new TypeError("postgresStore: queryTimeoutMs must be 0 or more.");
+  const deadlines: Deadlines = { connectMs: connectTimeoutMs, queryMs: queryTimeoutMs };
   if (!(lockTimeoutMs > 0)) throw new TypeError("postgresStore: lockTimeoutMs must be a positive number.");
   if (!(Number.isInteger(maxBatch) && maxBatch >= 1))
     throw new TypeError("postgresStore: maxBatch must be a positive integer.");
@@ -185,11 +205,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
    * that (a warning in the app's log) and pg 9 drops it, so each waits for the one before.
    * `settled()` waits until every statement given so far has answered.
    */
-  const execOn = (client: pg.PoolClient): { exec: SqlExec; settled: () => Promise<unknown> } => {
+  const execOn = (held: Borrowed, queryMs?: number): { exec: SqlExec; settled: () => Promise<unknown> } => {
     let tail: Promise<unknown> = Promise.resolve();
     const exec: SqlExec = (query) => {
       const run = tail.then(() =>
-        client.query({ text: query.sql, values: query.parameters as unknown[], types }),
+        held.query({ text: query.sql, values: query.parameters as unknown[], types }, queryMs),
       );
       tail = run.catch(() => undefined);
       return run.then((result) => ({
@@ -200,22 +220,21 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     return { exec, settled: () => tail };
   };
 
-  /** Runs `fn` in a READ COMMITTED transaction on one pooled client. */
-  const inTransaction = async <T>(fn: (exec: SqlExec) => Promise<T>): Promise<T> => {
+  /** Runs `fn` in a READ COMMITTED transaction on one pooled client (statements limited to `queryMs`). */
+  const inTransaction = async <T>(fn: (exec: SqlExec) => Promise<T>, queryMs?: number): Promise<T> => {
     if (closed) throw new Error("postgresStore: the store is closed.");
-    const held = await borrow(pool, connectionLost);
-    const { client } = held;
+    const held = await borrow(pool, connectionLost, deadlines);
     let broken: unknown;
     let committing = false;
-    const { exec, settled } = execOn(client);
+    const { exec, settled } = execOn(held, queryMs);
     try {
-      await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
+      await held.query("BEGIN ISOLATION LEVEL READ COMMITTED", queryMs);
       try {
         const value = await fn(exec);
         await settled(); // a statement `fn` did not wait for still goes before COMMIT
         if (held.lost()) throw held.lost();
         committing = true;
-        const committed = await client.query("COMMIT");
+        const committed = await held.query("COMMIT", queryMs);
         if (committed.command !== "COMMIT") {
           // A statement failed and the function went on regardless: Postgres rolled back.
           throw new Error(
@@ -226,13 +245,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       } catch (error) {
         try {
           await settled();
-          await client.query("ROLLBACK");
+          await held.query("ROLLBACK", queryMs);
         } catch (rollbackError) {
           broken = rollbackError;
         }
         if (!(held.lost() || isConnectionError(error))) throw error;
         // An error Postgres sent in answer to COMMIT means it did not commit; a dropped connection does not say.
-        throw committing && !sqlState(error) ? lostDuringCommit(error) : lostBeforeCommit(error);
+        const cause = held.lost() ?? error;
+        throw committing && !sqlState(error) ? lostDuringCommit(cause) : lostBeforeCommit(cause);
       }
     } finally {
       // A client whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
@@ -246,7 +266,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       await exec(CompiledQuery.raw("SELECT pg_advisory_xact_lock(hashtext($1))", [key]));
       if (schema) await exec(CompiledQuery.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`));
       return migrateLocked(dialect, exec);
-    });
+    }, 0); // a migration (an index on a large table, say) may take long: not cut short
 
   const migration = migrationGate(migrateNow);
   const ensureMigrated = migration.ensure;
@@ -302,6 +322,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     solo,
     stats,
     connectionLost,
+    deadlines,
   });
 
   const settle = () => {
@@ -316,14 +337,13 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
     async schemaVersion() {
       if (closed) throw new Error("postgresStore: the store is closed.");
-      const held = await borrow(pool, connectionLost);
-      const { client } = held;
+      const held = await borrow(pool, connectionLost, deadlines);
       try {
-        const found = await client.query(
-          "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2",
-          [schema ?? null, META_TABLE],
-        );
-        return found.rowCount ? await readVersion(dialect, execOn(client).exec) : 0;
+        const found = await held.query({
+          text: "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2",
+          values: [schema ?? null, META_TABLE],
+        });
+        return found.rowCount ? await readVersion(dialect, execOn(held).exec) : 0;
       } finally {
         held.release();
       }

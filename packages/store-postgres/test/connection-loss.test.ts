@@ -96,15 +96,18 @@ describe("postgresStore when the server ends its connections", () => {
 });
 
 /**
- * A TCP proxy in front of the test database that, once armed, forwards the next `COMMIT` query and its
- * end of stream, drops Postgres' answer, and cuts the client off once Postgres has closed its side (so
- * after it ran the COMMIT): the transaction committed, and the client never hears back.
+ * A TCP proxy in front of the test database. Armed, it forwards the next `COMMIT` query and then drops
+ * Postgres' answers on that connection: with "cut", it also ends its stream, so Postgres commits,
+ * closes, and its close cuts the client off; with "silence", the connection stays open and silent (a
+ * database host that vanished after it committed). `freeze()` silences every connection open now,
+ * both ways, as a host that vanished mid-statement; connections opened later work.
  */
-async function commitCutter() {
+async function pgProxy() {
   const target = new URL(POSTGRES_URL);
-  let armed = false;
-  let cuts = 0;
+  let armed: "cut" | "silence" | undefined;
+  let trips = 0;
   const sockets = new Set<net.Socket>();
+  const frozen = new WeakSet<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
     for (const socket of [client, upstream]) {
@@ -112,22 +115,24 @@ async function commitCutter() {
       socket.on("close", () => sockets.delete(socket));
       socket.on("error", () => undefined);
     }
-    let cut = false;
+    let mute = false;
     upstream.on("data", (chunk) => {
-      if (!cut) client.write(chunk);
+      if (!mute && !frozen.has(client)) client.write(chunk);
     });
     upstream.on("close", () => client.destroy());
     client.on("close", () => upstream.end());
     client.on("data", (chunk: Buffer) => {
+      if (frozen.has(client)) return;
       // A simple-query message: 'Q', a 4-byte length, the text and a NUL.
       const isCommit = chunk[0] === 0x51 && chunk.toString("utf8", 5, chunk.length - 1) === "COMMIT";
       if (armed && isCommit) {
-        armed = false;
-        cuts++;
-        cut = true;
-        // Delivered, then end of stream: Postgres commits before it reads the end and closes, and
-        // its close cuts the client off (above).
-        upstream.end(chunk);
+        trips++;
+        mute = true;
+        // Delivered; with "cut", then end of stream: Postgres commits before it reads the end and
+        // closes, and its close cuts the client off (above).
+        if (armed === "cut") upstream.end(chunk);
+        else upstream.write(chunk);
+        armed = undefined;
         return;
       }
       upstream.write(chunk);
@@ -139,10 +144,13 @@ async function commitCutter() {
   url.port = String((server.address() as net.AddressInfo).port);
   return {
     connectionString: url.toString(),
-    arm: () => {
-      armed = true;
+    arm: (mode: "cut" | "silence" = "cut") => {
+      armed = mode;
     },
-    cuts: () => cuts,
+    trips: () => trips,
+    freeze: () => {
+      for (const socket of sockets) frozen.add(socket);
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
@@ -175,14 +183,14 @@ describe("postgresStore when every attempt loses its connection", () => {
 });
 
 describe("postgresStore when the connection drops during COMMIT", () => {
-  const cutters: Awaited<ReturnType<typeof commitCutter>>[] = [];
+  const cutters: Awaited<ReturnType<typeof pgProxy>>[] = [];
   afterAll(async () => {
     for (const cutter of cutters) await cutter.close();
   });
 
   for (const batching of [false, true]) {
     it(`batching: ${batching}: each caller hears that the outcome is unknown, no function runs again, and the rows did commit`, async () => {
-      const cutter = await commitCutter();
+      const cutter = await pgProxy();
       cutters.push(cutter);
       const schema = freshSchema();
       const store = postgresStore({ connectionString: cutter.connectionString, schema, batching });
@@ -198,7 +206,7 @@ describe("postgresStore when the connection drops during COMMIT", () => {
           }),
         ),
       );
-      expect(cutter.cuts()).toBe(1);
+      expect(cutter.trips()).toBe(1);
       if (batching) expect(store.stats().largestBatch).toBe(n);
       for (const outcome of settled) {
         expect(outcome.status).toBe("rejected");
@@ -217,9 +225,110 @@ describe("postgresStore when the connection drops during COMMIT", () => {
   }
 });
 
+describe("postgresStore when the database stops answering", () => {
+  const proxies: Awaited<ReturnType<typeof pgProxy>>[] = [];
+  afterAll(async () => {
+    for (const proxy of proxies) await proxy.close();
+  });
+  const start = async (batching: boolean) => {
+    const proxy = await pgProxy();
+    proxies.push(proxy);
+    const schema = freshSchema();
+    const store = postgresStore({
+      connectionString: proxy.connectionString,
+      schema,
+      batching,
+      queryTimeoutMs: 300,
+    });
+    await store.migrate();
+    return { proxy, schema, store };
+  };
+
+  for (const batching of [false, true]) {
+    it(`batching: ${batching}: a statement left unanswered past queryTimeoutMs closes the connection; the function runs again on a new one and commits once`, async () => {
+      const { proxy, schema, store } = await start(batching);
+      let runs = 0;
+      const value = await store.transaction(async (tx) => {
+        runs++;
+        await tx.insert("locks", lockRow(`first-${runs}`));
+        // The host vanishes: this connection's next statement is never answered.
+        if (runs === 1) proxy.freeze();
+        await tx.insert("locks", lockRow(`second-${runs}`));
+        return runs;
+      });
+      expect(value).toBe(2);
+      expect(store.stats().connectionsLost).toBe(1);
+      expect(batching ? store.stats().fallbacks : store.stats().retries).toBe(1);
+      expect(await rawRow(schema, "locks", "first-2")).toBeDefined();
+      expect(await rawRow(schema, "locks", "second-2")).toBeDefined();
+      expect(await rawRow(schema, "locks", "first-1")).toBeUndefined();
+      await store.close();
+    });
+
+    it(`batching: ${batching}: a COMMIT left unanswered past queryTimeoutMs: the caller hears why and that the outcome is unknown; nothing runs again`, async () => {
+      const { proxy, schema, store } = await start(batching);
+      let runs = 0;
+      proxy.arm("silence");
+      const outcome = store.transaction(async (tx) => {
+        runs++;
+        await tx.insert("locks", lockRow("silent-commit"));
+      });
+      await expect(outcome).rejects.toThrow(
+        /lost during COMMIT \(the database sent no answer within 300 ms \(queryTimeoutMs\).*whether the transaction was committed is unknown/,
+      );
+      expect(proxy.trips()).toBe(1);
+      expect(runs).toBe(1);
+      // Postgres got the COMMIT before the host went silent: it did commit.
+      expect(await rawRow(schema, "locks", "silent-commit")).toBeDefined();
+      await store.transaction((tx) => tx.insert("locks", lockRow("after")));
+      expect(await rawRow(schema, "locks", "after")).toBeDefined();
+      await store.close();
+    });
+  }
+
+  it("a database that accepts the TCP connection and never answers: an error naming connectTimeoutMs, without the password", async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const store = postgresStore({
+      connectionString: `postgres://mika:hunter2-secret@127.0.0.1:${port}/test`,
+      connectTimeoutMs: 300,
+    });
+    const failed = await store.transaction((tx) => tx.count("locks", {})).catch((error: Error) => error);
+    expect(failed).toBeInstanceOf(Error);
+    expect((failed as Error).message).toMatch(
+      /no connection to the database within 300 ms \(connectTimeoutMs\)\. Nothing was written: check that Postgres is up/,
+    );
+    expect((failed as Error).message).not.toMatch(/hunter2/);
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+    await store.close();
+  });
+
+  it("a refused connection: an error that says the database is unreachable, without the password", async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as net.AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const store = postgresStore({
+      connectionString: `postgres://mika:hunter2-secret@127.0.0.1:${port}/test`,
+    });
+    const failed = await store.transaction((tx) => tx.count("locks", {})).catch((error: Error) => error);
+    expect((failed as Error).message).toMatch(
+      /could not connect to the database \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)\. Nothing was written/,
+    );
+    expect((failed as Error).message).not.toMatch(/hunter2/);
+    await store.close();
+  });
+});
+
 describe("Mika's webhook receive on postgresStore when the connection drops during COMMIT", () => {
   it("answers 500, and the redelivery finds the event that did commit: one paid order, nothing lost or doubled", async () => {
-    const cutter = await commitCutter();
+    const cutter = await pgProxy();
     const schema = freshSchema();
     const store = postgresStore({ connectionString: cutter.connectionString, schema });
     await store.migrate();
@@ -249,7 +358,7 @@ describe("Mika's webhook receive on postgresStore when the connection drops duri
       });
     cutter.arm();
     const first = await deliver();
-    expect(cutter.cuts()).toBe(1);
+    expect(cutter.trips()).toBe(1);
     expect(first.ok).toBe(false);
     if (!first.ok) {
       expect(first.error.code).toBe("INTERNAL");
