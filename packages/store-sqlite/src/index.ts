@@ -203,28 +203,36 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
         queue.unshift(...jobs.slice(index));
         break;
       }
-      if (savepoints) command("SAVEPOINT mika_tx");
       const { tx, finish } = sqlTransaction(dialect, exec);
+      let inSavepoint = false;
       try {
+        if (savepoints) {
+          command("SAVEPOINT mika_tx");
+          inSavepoint = true;
+        }
         const value = await job.fn(tx);
         finish();
         if (savepoints) command("RELEASE mika_tx");
         outcomes.push({ ok: true, value });
       } catch (error) {
         finish();
-        if (savepoints && conn.inTransaction) {
-          command("ROLLBACK TO mika_tx");
-          command("RELEASE mika_tx");
-        } else if (!savepoints && jobs.length > 1) {
+        if (!savepoints && jobs.length > 1) {
           rollbackQuietly();
           job.reject(error);
           const others = jobs.filter((other) => other !== job);
           for (const other of others) other.isolate = true;
           queue.unshift(...others);
           return;
-        } else {
+        }
+        try {
+          if (!(inSavepoint && conn.inTransaction)) throw error;
+          command("ROLLBACK TO mika_tx");
+          command("RELEASE mika_tx");
+        } catch (ended) {
+          // No savepoint to return to (SAVEPOINT itself failed, or SQLite ended the transaction, as on
+          // a full disk), or returning to it failed: the whole transaction goes.
           rollbackQuietly();
-          lost = error;
+          lost = ended;
         }
         outcomes.push({ ok: false, error });
       }

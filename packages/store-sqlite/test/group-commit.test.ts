@@ -98,6 +98,51 @@ describe("sqliteStore group commit", () => {
     database.close();
   });
 
+  it("a SAVEPOINT that fails ends only that batch: every caller settles, none is half-stored, the rest run on", async () => {
+    const file = tempDbFile();
+    const database = new Database(file);
+    // The 4th SAVEPOINT the store runs fails, as SQLite may when it runs out of memory or disk.
+    let savepoints = 0;
+    const prepare = database.prepare.bind(database);
+    database.prepare = ((text: string) => {
+      const statement = prepare(text);
+      if (!/^SAVEPOINT/i.test(text)) return statement;
+      return new Proxy(statement, {
+        get(target, key) {
+          if (key === "run")
+            return (...args: unknown[]) => {
+              if (++savepoints === 4)
+                throw Object.assign(new Error("out of memory"), { code: "SQLITE_NOMEM" });
+              return target.run(...args);
+            };
+          const value = Reflect.get(target, key);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+    }) as typeof database.prepare;
+    const store = sqliteStore({ database });
+    await store.migrate();
+    // 9 throws first; the others run again, each in a savepoint, and the 4th of those (3's) fails.
+    const { runs, settled } = await concurrentInserts(store, 12, (i) => i === 9);
+    expect(savepoints).toBeGreaterThan(4);
+    for (const i of [0, 1, 2, 3]) {
+      // 0–2 were rolled back with the batch, 3 never ran: each caller hears why, nothing of theirs is kept.
+      expect(settled[i]).toMatchObject({ status: "rejected", reason: { message: "out of memory" } });
+      expect(rawRow(file, "events", `evt-${i}`)).toBeUndefined();
+    }
+    expect(runs[3]).toBe(1);
+    expect(settled[9]).toMatchObject({ status: "rejected", reason: { message: "9 fails" } });
+    for (const i of [4, 5, 6, 7, 8, 10, 11]) {
+      expect(settled[i]).toEqual({ status: "fulfilled", value: i });
+      expect(rawRow(file, "events", `evt-${i}`)?.id).toBe(`evt-${i}`);
+    }
+    expect(database.inTransaction).toBe(false);
+    await store.transaction((tx) => tx.insert("events", eventRow(50)));
+    expect(rawRow(file, "events", "evt-50")?.id).toBe("evt-50");
+    await store.close();
+    database.close();
+  });
+
   it("resolves no caller before the COMMIT that made its write durable", async () => {
     const file = tempDbFile();
     const { database, log } = recordingDatabase(file);
