@@ -176,8 +176,9 @@ async function applyAndRecord(
 
 /**
  * Marks a stored event failed after a processing error (in its own transaction); returns the failed
- * row's id (another delivery's, when that one stored the event first) and attempts, or `null` when the event turned out to be stored as processed or ignored after all (a store whose
- * COMMIT lost its answer: it did commit), which leaves nothing to retry.
+ * row's id (another delivery's, when that one stored the event first) and attempts, or `null` when
+ * the event turned out to be stored as processed or ignored after all (a store whose COMMIT lost its
+ * answer: it did commit), which leaves nothing to retry.
  */
 async function recordFailure(
   engine: Engine,
