@@ -1,4 +1,4 @@
-import type { MikaStore, PaymentProvider, StoreTx } from "@mika/types";
+import type { EventRow, MikaStore, PaymentProvider, StoreTx } from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../src/index.js";
 import { acmeProvider, completed, setup, webhookRequest } from "./helpers.js";
@@ -313,9 +313,14 @@ describe("a store that commits but loses the answer (a connection dropped during
     expect(await rows("orders")).toMatchObject([{ status: "paid" }]);
   });
 
-  it("a COMMIT that lands only after the failure's own transaction began is still seen: no failure recorded", async () => {
-    // The receive's transaction is reported lost before it runs; its work lands (as a whole) just
-    // as recordFailure, having found no row, inserts the failed one: that insert conflicts.
+  /**
+   * A memory store whose next transaction, once armed, is reported lost without running; `land(tx,
+   * lost, row)` then runs inside the following transaction just before its first events insert (of
+   * `row`: recordFailure's), as work that reached the database meanwhile.
+   */
+  function landingStore(
+    land: (tx: StoreTx, lost: (tx: StoreTx) => Promise<unknown>, row: unknown) => Promise<unknown>,
+  ) {
     const inner = memoryStore();
     const late: { fn?: (tx: StoreTx) => Promise<unknown>; armed: boolean } = { armed: false };
     const store: MikaStore = {
@@ -330,15 +335,22 @@ describe("a store that commits but loses the answer (a connection dropped during
           fn({
             ...tx,
             insert: async (table, row) => {
-              const land = table === "events" ? late.fn : undefined;
+              const lost = table === "events" ? late.fn : undefined;
               late.fn = undefined;
-              if (land) await land(tx);
+              if (lost) await land(tx, lost, row);
               return tx.insert(table, row);
             },
           }),
         );
       },
     };
+    return { store, late };
+  }
+
+  it("a COMMIT that lands only after the failure's own transaction began is still seen: no failure recorded", async () => {
+    // The receive's own work lands (as a whole) just as recordFailure, having found no row, inserts
+    // the failed one: that insert conflicts.
+    const { store, late } = landingStore((tx, lost) => lost(tx));
     const intents: string[] = [];
     const { deliver, rows, logs } = setup({
       store,
@@ -355,6 +367,34 @@ describe("a store that commits but loses the answer (a connection dropped during
     expect(await rows("orders")).toMatchObject([{ status: "paid" }]);
     const again = await deliver(completed(), "msg_late_commit");
     expect(again).toMatchObject({ status: 200, body: { data: { status: "duplicate" } } });
+  });
+
+  it("when another delivery stored the event as failed meanwhile, the failure is counted on that row, which the answer names", async () => {
+    // Another instance's delivery of the same event, stored failed under its own row id, lands just
+    // before recordFailure's insert.
+    const { store, late } = landingStore((tx, _lost, row) =>
+      tx.insert("events", {
+        ...(row as EventRow),
+        id: "evt_other_delivery",
+        status: "failed",
+        attempts: 1,
+        last_error: "earlier failure",
+      }),
+    );
+    const { deliver, rows } = setup({ store });
+    late.armed = true;
+    const res = await deliver(completed(), "msg_other_delivery");
+    expect(res.status).toBe(500);
+    expect(res.body.error.message).toMatch(/recorded as failed \(attempt 2\)/);
+    expect(res.body.error.message).toMatch(/replay\("evt_other_delivery"\)/);
+    expect(await rows("events")).toMatchObject([
+      {
+        id: "evt_other_delivery",
+        status: "failed",
+        attempts: 2,
+        last_error: expect.stringMatching(/lost during COMMIT/),
+      },
+    ]);
   });
 
   it("when the failure cannot be recorded either, the answer says so and the redelivery processes it", async () => {
