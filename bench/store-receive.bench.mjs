@@ -6,7 +6,10 @@
 //   the sequential receive against its floor on this schema: the same rows one receive writes (inbox
 //   event, order, handler run, the previous run's result, and the order lookup), written by plain
 //   prepared statements in one transaction with no Mika code, so the gap between the two is Mika's
-//   own cost and the gap between the floor and the 1-row INSERT is the schema's write volume.
+//   own cost and the gap between the floor and the 1-row INSERT is the schema's write volume. A third
+//   table puts group commit against the same receive at 32 concurrent with synchronous=OFF (no fsync
+//   at all, not durable): what the CPU alone allows, so the ratio is what durability costs under
+//   concurrency on this machine, whatever its CPU's speed.
 //   Postgres: 3 Node processes running Mika with 32 deliveries in flight in total (11 + 11 + 10, each
 //   process driving its own share, as app instances behind a load balancer do) vs raw
 //   INSERT … ON CONFLICT DO NOTHING at 32 concurrent from one pool (the ratio that counts). Two context
@@ -42,8 +45,10 @@ const PARENT_POOL = CONCURRENCY;
 const WORKER_POOL = 12;
 const MS = Number(process.env.BENCH_MS ?? 1200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-/** Pre-signed deliveries per process (enough for every timed round at the rates seen here). */
+/** Pre-signed deliveries per Postgres worker × 3 (enough for every timed round at the rates seen here). */
 const POOL_SIZE = Number(process.env.BENCH_POOL ?? 90_000);
+/** Pre-signed deliveries for the SQLite part (three tables of receives, the fastest at ~7500/s). */
+const SQLITE_POOL_SIZE = Number(process.env.BENCH_SQLITE_POOL ?? 160_000);
 /** How the 32 in-flight deliveries are split over the 3 Postgres worker processes. */
 const WORKER_LANES = [11, 11, 10];
 
@@ -215,8 +220,13 @@ async function sqliteRows() {
     const store = sqliteStore({ file: join(dir, "mika.db"), synchronous: "FULL" });
     await store.migrate();
     const mika = makeMika(store);
-    const nextRequest = await deliveryPool(POOL_SIZE);
+    const nextRequest = await deliveryPool(SQLITE_POOL_SIZE);
     const mikaReceive = async () => receive(mika, nextRequest());
+    // The same receive with no fsync at all: what the CPU alone allows (not durable; context only).
+    const unsyncedStore = sqliteStore({ file: join(dir, "mika-off.db"), synchronous: "OFF" });
+    await unsyncedStore.migrate();
+    const unsynced = makeMika(unsyncedStore);
+    const unsyncedReceive = async () => receive(unsynced, nextRequest());
     // The store's own share: one transaction inserting one inbox row.
     const storeInsert = () =>
       store.transaction((tx) =>
@@ -257,8 +267,18 @@ async function sqliteRows() {
         },
         [{ name: "mika receive, sequential", op: mikaReceive, lanes: 1 }],
       )),
+      ...(await compareOps(
+        `sqlite: group commit vs no fsync at all, ${CONCURRENCY} concurrent`,
+        {
+          name: `mika receive, synchronous=OFF (not durable: the CPU's ceiling)`,
+          op: unsyncedReceive,
+          lanes: CONCURRENCY,
+        },
+        [{ name: "mika receive, FULL (group commit)", op: mikaReceive, lanes: CONCURRENCY }],
+      )),
     );
     await store.close();
+    await unsyncedStore.close();
     raw.close();
     floor.close();
     return rows;
