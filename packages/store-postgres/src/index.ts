@@ -87,6 +87,29 @@ export interface PostgresStoreOptions {
   lingerMs?: number;
 }
 
+/** Pools already checked for an `'error'` listener (each is warned about at most once). */
+const checkedPools = new WeakSet<pg.Pool>();
+
+/**
+ * Warns once (a process warning, code `MIKA_PG_POOL_UNHEARD`) when a pool passed in has no `'error'`
+ * listener by the next turn of the event loop: node-postgres emits an idle connection's end there, and
+ * unheard it ends the process. The store does not listen for the caller (that would hide the caller's
+ * own handling), and checks after a tick so a listener attached right after `postgresStore()` counts.
+ */
+function warnUnheardPool(pool: pg.Pool) {
+  if (checkedPools.has(pool)) return;
+  checkedPools.add(pool);
+  setImmediate(() => {
+    if (pool.listenerCount("error") > 0) return;
+    process.emitWarning(
+      "postgresStore: the pg pool passed in has no 'error' listener. When the database ends an idle " +
+        "connection (a restart, a failover, an idle timeout), node-postgres emits 'error' on the pool, " +
+        "and unheard that ends the process: attach pool.on('error', …) (to log it; the pool drops the connection itself).",
+      { code: "MIKA_PG_POOL_UNHEARD" },
+    );
+  }).unref?.();
+}
+
 /** A Postgres {@link MikaStore}, with counters of how its transactions ran. */
 export interface PostgresStore extends MikaStore {
   /** Counters since the store was created: batches, their sizes and statements, rollbacks, re-runs. */
@@ -195,6 +218,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   // pg reports an idle client whose connection ended on the pool (it has already dropped the client).
   // Unheard, that event would end the process; a pool the caller gave is the caller's to listen to.
   if (owned) pool.on("error", connectionLost);
+  else warnUnheardPool(pool);
   /** Transactions not settled yet (`close()` waits for them). */
   let running = 0;
   let drained: (() => void) | undefined;

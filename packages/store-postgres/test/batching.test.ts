@@ -16,6 +16,7 @@ const stock = (id: string, onHand = 0) => ({ id, on_hand: onHand, updated_at: 1 
  */
 function countingPool(max = 10) {
   const pool = new pg.Pool({ connectionString: POSTGRES_URL, max });
+  pool.on("error", () => undefined); // an idle connection's end is the owner's to hear
   const texts: string[] = [];
   const overlap = { max: 0 };
   const wrapped = new WeakSet<object>();
@@ -434,6 +435,7 @@ describe("postgresStore batching", () => {
 
   it("works on a pool of one connection: a batch hands it back to a waiting solo re-run", async () => {
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+    pool.on("error", () => undefined); // an idle connection's end is the owner's to hear
     const s = postgresStore({ pool, schema: freshSchema() });
     await s.transaction((tx) => tx.insert("stock", stock("sku")));
     // New transactions keep arriving (one per event-loop turn, up to a cap), so a batch always finds

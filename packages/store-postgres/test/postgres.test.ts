@@ -1,7 +1,7 @@
 import { sampleRow } from "@mika/testing";
 import { MIKA_SCHEMA } from "@mika/types";
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { postgresStore } from "../src/index.js";
 import { admin, freshSchema, POSTGRES_URL } from "./helpers.js";
 
@@ -48,14 +48,42 @@ describe("postgresStore", () => {
 
   it("does not end a pool it was given (nor listen to it), and ends one it created", async () => {
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+    const ownListener = () => undefined;
+    pool.on("error", ownListener);
     const store = postgresStore({ pool, schema: freshSchema() });
     await store.transaction((tx) => tx.count("events", {}));
     // The pool's 'error' events (idle connections lost) are the owner's to handle, as the README says.
-    expect(pool.listenerCount("error")).toBe(0);
+    expect(pool.listeners("error")).toEqual([ownListener]);
     await store.close();
     expect((await pool.query("SELECT 1 AS one")).rows[0].one).toBe(1);
     await pool.end();
     await expect(store.transaction(async () => 1)).rejects.toThrow(/closed/);
+  });
+
+  it("warns once about a pool passed in with no 'error' listener, and not when one is attached right after", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => {
+      if ((warning as { code?: string }).code === "MIKA_PG_POOL_UNHEARD") warnings.push(warning);
+    };
+    process.on("warning", onWarning);
+    try {
+      const unheard = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+      const first = postgresStore({ pool: unheard, schema: freshSchema() });
+      const second = postgresStore({ pool: unheard, schema: freshSchema() }); // same pool: no second warning
+      const heard = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+      const third = postgresStore({ pool: heard, schema: freshSchema() });
+      heard.on("error", () => undefined); // attached after the store was made: still in time
+      await first.transaction((tx) => tx.count("events", {}));
+      await vi.waitFor(() => expect(warnings).toHaveLength(1));
+      expect(warnings[0]!.message).toMatch(/has no 'error' listener.*attach pool\.on\('error', …\)/);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toHaveLength(1);
+      for (const store of [first, second, third]) await store.close();
+      await unheard.end();
+      await heard.end();
+    } finally {
+      process.off("warning", onWarning);
+    }
   });
 
   it("claims with SKIP LOCKED across instances: a row locked by one instance is skipped by another", async () => {
