@@ -108,7 +108,9 @@ async function pgProxy() {
   let trips = 0;
   const sockets = new Set<net.Socket>();
   const frozen = new WeakSet<net.Socket>();
-  const server = net.createServer((client) => {
+  // Half-open allowed, so a frozen connection can leave the client's FIN unanswered, as a host that
+  // vanished would (an unfrozen one answers it at once, below).
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
@@ -121,6 +123,9 @@ async function pgProxy() {
     });
     upstream.on("close", () => client.destroy());
     client.on("close", () => upstream.end());
+    client.on("end", () => {
+      if (!frozen.has(client)) client.end();
+    });
     client.on("data", (chunk: Buffer) => {
       if (frozen.has(client)) return;
       // A simple-query message: 'Q', a 4-byte length, the text and a NUL.
@@ -285,6 +290,13 @@ describe("postgresStore when the database stops answering", () => {
       await store.close();
     });
   }
+
+  it("close() with the host gone silent under its idle connections does not hang", async () => {
+    const { proxy, store } = await start(false);
+    await store.transaction((tx) => tx.insert("locks", lockRow("before-close")));
+    proxy.freeze();
+    await store.close();
+  });
 
   it("a database that accepts the TCP connection and never answers: an error naming connectTimeoutMs, without the password", async () => {
     const sockets = new Set<net.Socket>();
