@@ -70,7 +70,7 @@ export interface PostgresStoreOptions {
    * silent for longer is treated as lost and closed: before COMMIT, the transaction re-runs on a new
    * connection; during COMMIT, its outcome is unknown. Without it, a database host that vanishes
    * mid-statement keeps the transaction waiting for the operating system's TCP timeout (about 15
-   * minutes on Linux). Migrations are not limited.
+   * minutes on Linux). A migration's statements are not limited.
    */
   queryTimeoutMs?: number;
   /** At most this many transactions share one batch (default 128). */
