@@ -187,11 +187,11 @@ async function recordFailure(
 ): Promise<{ id: string; attempts: number } | null> {
   const now = engine.now();
   const message = errorMessage(error);
-  let attempts: number | null = row.attempts + 1;
-  let id = row.id;
-  await engine.store.transaction(async (tx) => {
+  // Everything is decided inside the transaction and returned (a store may run `fn` more than once).
+  const recorded = await engine.store.transaction(async (tx) => {
+    const settled = (current: EventRow) => current.status === "processed" || current.status === "ignored";
     const patchFor = (current: EventRow | undefined) => {
-      attempts = (current?.attempts ?? row.attempts) + 1;
+      const attempts = (current?.attempts ?? row.attempts) + 1;
       return {
         status: "failed" as const,
         attempts,
@@ -205,14 +205,15 @@ async function recordFailure(
         updated_at: now,
       };
     };
-    const settled = (current: EventRow) => current.status === "processed" || current.status === "ignored";
     const current = await tx.get("events", row.id, { lock: true });
     if (current) {
-      if (settled(current)) attempts = null;
-      else await tx.update("events", row.id, patchFor(current));
-      return;
+      if (settled(current)) return null;
+      const patch = patchFor(current);
+      await tx.update("events", row.id, patch);
+      return { id: row.id, attempts: patch.attempts };
     }
-    if (await tx.insert("events", { ...row, ...patchFor(undefined) })) return;
+    const patch = patchFor(undefined);
+    if (await tx.insert("events", { ...row, ...patch })) return { id: row.id, attempts: patch.attempts };
     // The insert conflicted: the event landed meanwhile (this receive's lost-answer COMMIT, still in
     // flight when this transaction began, or a concurrent redelivery). Decide on what is there now.
     const [landed] = await tx.find(
@@ -220,13 +221,12 @@ async function recordFailure(
       { provider: row.provider, event_id: row.event_id },
       { limit: 1, lock: true },
     );
-    if (!landed || settled(landed)) attempts = null;
-    else {
-      id = landed.id;
-      await tx.update("events", id, patchFor(landed));
-    }
+    if (!landed || settled(landed)) return null;
+    const landedPatch = patchFor(landed);
+    await tx.update("events", landed.id, landedPatch);
+    return { id: landed.id, attempts: landedPatch.attempts };
   });
-  if (attempts === null) {
+  if (recorded === null) {
     engine.logger.warn("the event was stored after all (processed or ignored): nothing to retry", {
       id: row.id,
       provider: row.provider,
@@ -235,6 +235,7 @@ async function recordFailure(
     });
     return null;
   }
+  const { id, attempts } = recorded;
   engine.logger.error("webhook processing failed; recorded as failed and will be retried", {
     id,
     provider: row.provider,
@@ -250,7 +251,7 @@ async function recordFailure(
     error: message,
     attempts,
   });
-  return { id, attempts };
+  return recorded;
 }
 
 async function notifyOps(engine: Engine, intent: NotificationIntent) {
