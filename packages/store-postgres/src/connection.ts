@@ -16,14 +16,12 @@ export interface Deadlines {
 
 /** A client the store holds, with the connection error it met while held (if any). */
 export interface Borrowed {
-  client: pg.PoolClient;
   /**
-   * `client.query`, with the answer awaited at most `deadlines.queryMs` (0: no limit): a connection
+   * The client's `query`, its answer awaited at most `deadlines.queryMs` (0: no limit): a connection
    * that stays silent longer is treated as lost (`lost()` says why) and closed, which fails the query.
    */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     config: string | pg.QueryConfig,
-    queryMs?: number,
   ): Promise<pg.QueryResult<R>>;
   /** The error that ended the connection while the store held it. */
   lost(): Error | undefined;
@@ -54,9 +52,9 @@ export async function borrow(pool: pg.Pool, onLost: () => void, deadlines: Deadl
     onLost();
   };
   client.on("error", listener);
+  const { queryMs } = deadlines;
   return {
-    client,
-    query(config, queryMs = deadlines.queryMs) {
+    query(config) {
       const answer = client.query(config as pg.QueryConfig);
       if (!(queryMs > 0)) return answer;
       const timer = setTimeout(() => {

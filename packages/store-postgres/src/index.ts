@@ -229,11 +229,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
    * that (a warning in the app's log) and pg 9 drops it, so each waits for the one before.
    * `settled()` waits until every statement given so far has answered.
    */
-  const execOn = (held: Borrowed, queryMs?: number): { exec: SqlExec; settled: () => Promise<unknown> } => {
+  const execOn = (held: Borrowed): { exec: SqlExec; settled: () => Promise<unknown> } => {
     let tail: Promise<unknown> = Promise.resolve();
     const exec: SqlExec = (query) => {
       const run = tail.then(() =>
-        held.query({ text: query.sql, values: query.parameters as unknown[], types }, queryMs),
+        held.query({ text: query.sql, values: query.parameters as unknown[], types }),
       );
       tail = run.catch(() => undefined);
       return run.then((result) => ({
@@ -244,21 +244,21 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     return { exec, settled: () => tail };
   };
 
-  /** Runs `fn` in a READ COMMITTED transaction on one pooled client (statements limited to `queryMs`). */
-  const inTransaction = async <T>(fn: (exec: SqlExec) => Promise<T>, queryMs?: number): Promise<T> => {
+  /** Runs `fn` in a READ COMMITTED transaction on one pooled client, waiting at most `limits`. */
+  const inTransaction = async <T>(fn: (exec: SqlExec) => Promise<T>, limits = deadlines): Promise<T> => {
     if (closed) throw new Error("postgresStore: the store is closed.");
-    const held = await borrow(pool, connectionLost, deadlines);
+    const held = await borrow(pool, connectionLost, limits);
     let broken: unknown;
     let committing = false;
-    const { exec, settled } = execOn(held, queryMs);
+    const { exec, settled } = execOn(held);
     try {
-      await held.query("BEGIN ISOLATION LEVEL READ COMMITTED", queryMs);
+      await held.query("BEGIN ISOLATION LEVEL READ COMMITTED");
       try {
         const value = await fn(exec);
         await settled(); // a statement `fn` did not wait for still goes before COMMIT
         if (held.lost()) throw held.lost();
         committing = true;
-        const committed = await held.query("COMMIT", queryMs);
+        const committed = await held.query("COMMIT");
         if (committed.command !== "COMMIT") {
           // A statement failed and the function went on regardless: Postgres rolled back.
           throw new Error(
@@ -269,7 +269,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       } catch (error) {
         try {
           await settled();
-          await held.query("ROLLBACK", queryMs);
+          await held.query("ROLLBACK");
         } catch (rollbackError) {
           broken = rollbackError;
         }
@@ -284,13 +284,15 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     }
   };
 
+  // A migration (an index on a large table, say) may take long: its statements are not cut short.
+  const migrationLimits: Deadlines = { ...deadlines, queryMs: 0 };
   const migrateNow = () =>
     inTransaction(async (exec) => {
       const key = `mika.migrate:${schema ?? ""}`;
       await exec(CompiledQuery.raw("SELECT pg_advisory_xact_lock(hashtext($1))", [key]));
       if (schema) await exec(CompiledQuery.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`));
       return migrateLocked(dialect, exec);
-    }, 0); // a migration (an index on a large table, say) may take long: not cut short
+    }, migrationLimits);
 
   const migration = migrationGate(migrateNow);
   const ensureMigrated = migration.ensure;
