@@ -4,6 +4,7 @@
  * an idle timeout) as an `'error'` event on the client, or on the pool while the client is idle; an
  * `'error'` event nobody listens to ends the Node process.
  */
+import type { Socket } from "node:net";
 import type pg from "pg";
 
 /** How long the store waits for the database (ms; 0: as long as the operating system lets it). */
@@ -64,8 +65,7 @@ export async function borrow(pool: pg.Pool, onLost: () => void, deadlines: Deadl
           ),
         );
         // Closing the socket fails every query still waiting on it, as a dropped connection does.
-        const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection
-          ?.stream;
+        const stream = socketOf(client);
         if (stream) stream.destroy();
         else void client.end().catch(() => undefined);
       }, queryMs);
@@ -164,4 +164,33 @@ export function lostDuringCommit(cause: unknown): ConnectionLost {
     "unknown",
     cause,
   );
+}
+
+/** The socket under a pg client (pg keeps it on `connection.stream`, outside its types). */
+export function socketOf(client: pg.ClientBase): Socket | undefined {
+  return (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
+}
+
+/**
+ * How long `close()` lets the database close its end of the store's connections (ms) before the store
+ * closes them itself. Postgres does so as soon as it reads the goodbye, so this only runs out when the
+ * database host has gone silent.
+ */
+export const CLOSE_GRACE_MS = 1000;
+
+/**
+ * Waits until every socket in `sockets` has closed, for at most `graceMs`, then destroys those still
+ * open. Ending a pg client writes its goodbye and half-closes the socket, which then stays open until
+ * the database closes its end: a host that vanished never does, and its half-open sockets would keep
+ * the process from exiting and their descriptors open for as long as it runs.
+ */
+export async function closeSockets(sockets: Iterable<Socket>, graceMs: number): Promise<void> {
+  const open = [...sockets].filter((socket) => !socket.closed);
+  if (open.length === 0) return;
+  const closed = Promise.all(open.map((socket) => new Promise((resolve) => socket.once("close", resolve))));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+  clearTimeout(timer);
+  for (const socket of open) socket.destroy();
+  await closed;
 }

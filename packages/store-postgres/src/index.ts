@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import type { Socket } from "node:net";
 import {
   compileOnlyKysely,
   META_TABLE,
@@ -30,11 +31,14 @@ import {
 import {
   type Borrowed,
   borrow,
+  CLOSE_GRACE_MS,
   ConnectionLost,
+  closeSockets,
   type Deadlines,
   isConnectionError,
   lostBeforeCommit,
   lostDuringCommit,
+  socketOf,
 } from "./connection.js";
 
 export type { PostgresStoreStats } from "./batch.js";
@@ -219,6 +223,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   // Unheard, that event would end the process; a pool the caller gave is the caller's to listen to.
   if (owned) pool.on("error", connectionLost);
   else warnUnheardPool(pool);
+  /** The sockets of the store's own pool not closed yet (`close()` sees that they close). */
+  const sockets = new Set<Socket>();
+  if (owned) {
+    pool.on("connect", (client) => {
+      const socket = socketOf(client);
+      if (!socket || socket.closed) return;
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+    });
+  }
   /** Transactions not settled yet (`close()` waits for them). */
   let running = 0;
   let drained: (() => void) | undefined;
@@ -396,7 +410,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       closed = true;
       // Transactions already begun finish (and may still re-run solo) before the pool ends.
       if (running > 0) await new Promise<void>((resolve) => (drained = resolve));
-      if (owned) await pool.end();
+      if (!owned) return;
+      await pool.end();
+      await closeSockets(sockets, CLOSE_GRACE_MS);
     },
   };
 }

@@ -4,6 +4,7 @@ import { standardWebhooksProvider } from "@mika/testing";
 import { eventBase, type StoreTx } from "@mika/types";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { delivery, SECRET } from "../../store-sqlite/test/workers/harness.js";
+import { CLOSE_GRACE_MS } from "../src/connection.js";
 import { postgresStore } from "../src/index.js";
 import { admin, freshSchema, gate, POSTGRES_URL, rawRow } from "./helpers.js";
 
@@ -107,11 +108,14 @@ async function pgProxy() {
   let armed: "cut" | "silence" | undefined;
   let trips = 0;
   const sockets = new Set<net.Socket>();
+  const clients = new Set<net.Socket>();
   const frozen = new WeakSet<net.Socket>();
   // Half-open allowed, so a frozen connection can leave the client's FIN unanswered, as a host that
   // vanished would (an unfrozen one answers it at once, below).
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    clients.add(client);
+    client.on("close", () => clients.delete(client));
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
@@ -155,6 +159,26 @@ async function pgProxy() {
     trips: () => trips,
     freeze: () => {
       for (const socket of sockets) frozen.add(socket);
+    },
+    /**
+     * How many client connections are still open at the client's end: the proxy writes a byte down
+     * each one it has not seen close, and a client socket that is really closed answers with a reset,
+     * which the next write reports. (One that is only half-closed takes both bytes and stays open.)
+     */
+    openAtClient: async () => {
+      const waiting = [...clients].map(
+        (client) =>
+          new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(true), 500);
+            client.once("close", () => {
+              clearTimeout(timer);
+              resolve(false);
+            });
+            client.write(Buffer.from("N"));
+            setTimeout(() => client.write(Buffer.from("N")), 100);
+          }),
+      );
+      return (await Promise.all(waiting)).filter(Boolean).length;
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();
@@ -291,11 +315,28 @@ describe("postgresStore when the database stops answering", () => {
     });
   }
 
-  it("close() with the host gone silent under its idle connections does not hang", async () => {
+  it("close() with the host gone silent under its idle connections returns, and closes their sockets", async () => {
     const { proxy, store } = await start(false);
-    await store.transaction((tx) => tx.insert("locks", lockRow("before-close")));
+    await Promise.all(
+      ["a", "b", "c"].map((key) =>
+        store.transaction((tx) => tx.insert("locks", lockRow(`before-close-${key}`))),
+      ),
+    );
     proxy.freeze();
+    const started = Date.now();
     await store.close();
+    // It waited for the database to close its end of each connection, then gave up and closed them:
+    // half-open, they would keep the process from exiting for as long as the host stays silent.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 50);
+    expect(await proxy.openAtClient()).toBe(0);
+  });
+
+  it("close() with the database answering does not wait out the grace period", async () => {
+    const { store } = await start(true);
+    await store.transaction((tx) => tx.insert("locks", lockRow("before-prompt-close")));
+    const started = Date.now();
+    await store.close();
+    expect(Date.now() - started).toBeLessThan(CLOSE_GRACE_MS / 2);
   });
 
   it("a database that accepts the TCP connection and never answers: an error naming connectTimeoutMs, without the password", async () => {
