@@ -439,8 +439,11 @@ describe("postgresStore batching", () => {
     const s = postgresStore({ pool, schema: freshSchema() });
     await s.transaction((tx) => tx.insert("stock", stock("sku")));
     // New transactions keep arriving (one per event-loop turn, up to a cap), so a batch always finds
-    // more waiting: a lane that kept its client for them would starve the solo re-runs below.
-    const cap = 20_000;
+    // more waiting: a lane that kept its client for them would starve the solo re-runs below. The
+    // stream stops as soon as the re-runs finish (after 10 000 to 20 000 turns here, more or fewer as
+    // the machine's speed goes); the cap only ends a run that starves them, which then also fails on
+    // the re-runs' connect timeout.
+    const cap = 200_000;
     const stream: Promise<unknown>[] = [];
     let streaming = true;
     const tick = () => {
