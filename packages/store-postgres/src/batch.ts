@@ -33,7 +33,7 @@ import type { CompiledQuery } from "kysely";
 import type pg from "pg";
 import { claimQuery } from "./claim.js";
 import { type Borrowed, borrow, type Deadlines, lostDuringCommit } from "./connection.js";
-import { sqlLiteral } from "./literal.js";
+import { sqlLiteral, valueLiteral } from "./literal.js";
 import { keyColumns, Tracker, uniqueKeys } from "./tracker.js";
 
 /** A transaction function as the store receives it. */
@@ -797,7 +797,7 @@ export function createBatcher(options: BatcherOptions) {
       async insert(table, row) {
         check();
         const codec = codecOf(table);
-        const { spec, columns, types, sqlTypes } = codec;
+        const { spec, columns, types } = codec;
         const source = row as unknown as Record<string, unknown>;
         // Every column in schema order (undefined → NULL, as the solo path writes it): one shape per table.
         const values = new Array<unknown>(columns.length);
@@ -807,7 +807,8 @@ export function createBatcher(options: BatcherOptions) {
           const value = encodeValue(dialect, types[i]!, source[columns[i]!]);
           values[i] = value;
           if (!literals) continue;
-          const literal = sqlLiteral(value, sqlTypes[i]!);
+          // No cast: Postgres reads each value with its column's input function (and parses less).
+          const literal = valueLiteral(value);
           if (literal === undefined) literals = false;
           else tuple += i ? `, ${literal}` : literal;
         }

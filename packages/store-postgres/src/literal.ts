@@ -1,7 +1,8 @@
 /**
  * SQL literals for the coalesced statements. A batch sends every statement of one round in one
  * simple-protocol query (one round trip whatever the number of statements), and the simple protocol
- * takes no parameters, so values are written as typed literals here. Only strings, numbers, bigints
+ * takes no parameters, so values are written as literals here: bare in `INSERT … VALUES`, where the
+ * target columns give their types, and cast elsewhere. Only strings, numbers, bigints
  * and booleans are written; anything else (and a string holding NUL, which Postgres text cannot hold)
  * is refused, and the operation then runs as its own parameterized statement.
  */
@@ -17,21 +18,32 @@ export function quoteLiteral(value: string): string {
 }
 
 /**
- * An encoded value as a literal of the SQL type `sqlType` (`text`, `bigint`, `boolean`, `jsonb`), or
- * undefined when it cannot be written as one. Numbers are quoted, so Postgres parses them exactly as
- * it parses a parameter (`'2.5'::bigint` fails as `$1::bigint` = 2.5 does).
+ * An encoded value as an SQL literal without a type, or undefined when it cannot be written as one.
+ * Strings and numbers are quoted literals, whose type Postgres takes from where they stand: in
+ * `INSERT … VALUES` each is read by the input function of its target column, exactly as a parameter
+ * would be (`'2.5'` into a `bigint` column fails as `$1` = 2.5 does). Booleans are `true`/`false`.
  */
-export function sqlLiteral(value: unknown, sqlType: string): string | undefined {
-  if (value === null || value === undefined) return `NULL::${sqlType}`;
+export function valueLiteral(value: unknown): string | undefined {
+  if (value === null || value === undefined) return "NULL";
   switch (typeof value) {
     case "string":
-      return value.includes("\u0000") ? undefined : `${quoteLiteral(value)}::${sqlType}`;
+      return value.includes("\u0000") ? undefined : quoteLiteral(value);
     case "number":
     case "bigint":
-      return `'${String(value)}'::${sqlType}`;
+      return `'${String(value)}'`;
     case "boolean":
-      return `${value ? "true" : "false"}::${sqlType}`;
+      return value ? "true" : "false";
     default:
       return undefined;
   }
+}
+
+/**
+ * An encoded value as a literal of the SQL type `sqlType` (`text`, `bigint`, `boolean`, `jsonb`), or
+ * undefined when it cannot be written as one: {@link valueLiteral} with a cast, for places where
+ * Postgres cannot tell the type from the context (`UPDATE … FROM (VALUES …)`, lookups).
+ */
+export function sqlLiteral(value: unknown, sqlType: string): string | undefined {
+  const literal = valueLiteral(value);
+  return literal === undefined ? undefined : `${literal}::${sqlType}`;
 }
