@@ -320,7 +320,6 @@ export function createBatcher(options: BatcherOptions) {
     readonly spec: TableSpec;
     readonly columns: readonly string[];
     readonly types: readonly ColumnType[];
-    readonly sqlTypes: readonly string[];
     readonly typeOf: ReadonlyMap<string, { type: ColumnType; sqlType: string }>;
     /** Columns of the primary key or a unique constraint (an update of one re-keys the table). */
     readonly keyed: ReadonlySet<string>;
@@ -338,14 +337,12 @@ export function createBatcher(options: BatcherOptions) {
     const spec = tableSpec(table);
     const columns = Object.keys(spec.columns);
     const types = columns.map((c) => spec.columns[c]!);
-    const sqlTypes = types.map(sqlType);
     codec = {
       table,
       spec,
       columns,
       types,
-      sqlTypes,
-      typeOf: new Map(columns.map((c, i) => [c, { type: types[i]!, sqlType: sqlTypes[i]! }])),
+      typeOf: new Map(columns.map((c, i) => [c, { type: types[i]!, sqlType: sqlType(types[i]!) }])),
       keyed: keyColumns(spec),
       uniques: [[spec.primaryKey], ...spec.unique].map((set) => ({
         prefix: `${table}\u0000${set.join(",")}\u0000`,
