@@ -16,12 +16,15 @@
 //   rows follow: the same raw INSERT issued from the same 3 processes (what splitting the load over
 //   processes costs on the raw side; not the goal's baseline), and the same processes on memoryStore
 //   (no database): the ceiling of that setup, so the Postgres row's gap to it is the store's share. The
-//   workers' postgresStore stats (batches, round trips, re-runs) follow.
+//   workers' postgresStore stats (batches, round trips, re-runs) follow. Each Postgres row also shows
+//   the CPU time one operation cost: in the processes that ran it ("app") and in the rest of the
+//   machine meanwhile ("rest": mostly the Postgres server). On a machine whose cores are saturated, the
+//   ratio is about the inverse of the totals, so these say where a receive's cost lies.
 //   (An earlier version fed the workers one IPC message per delivery from the parent; on 2 cores that
 //   harness, not Mika, was the bottleneck, and neither the baseline nor a deployment pays it.)
 // Run after `pnpm build`. Postgres: MIKA_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
 import { fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -150,20 +153,75 @@ async function throughput(op, lanes, ms = MS) {
   return (done * 1000) / (performance.now() - start);
 }
 
+/** {@link throughput} in this process, metered as `compareOps` wants it. */
+async function throughputHere(op, lanes, ms) {
+  const start = performance.now();
+  const { value: rate, own, machine } = await metered(() => throughput(op, lanes, ms));
+  const operations = (rate * (performance.now() - start)) / 1000;
+  return { rate, operations, appCpuUs: own, machineCpuUs: machine };
+}
+
+/**
+ * CPU time the whole machine spent busy so far (µs, every core summed), from the first line of
+ * /proc/stat (user, nice, system, irq and softirq; in USER_HZ = 100 ticks per second); undefined
+ * where there is no /proc (the CPU columns are then left out).
+ */
+function machineBusyUs() {
+  try {
+    const ticks = readFileSync("/proc/stat", "utf8")
+      .split("\n", 1)[0]
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    return (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]) * 10_000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's CPU time so far (µs, user + system, every thread). */
+function ownCpuUs() {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+/** Runs `fn`; returns its result with this process's and the whole machine's CPU time meanwhile (µs). */
+async function metered(fn) {
+  const machine0 = machineBusyUs();
+  const own0 = ownCpuUs();
+  const value = await fn();
+  const own = ownCpuUs() - own0;
+  const machine = machine0 === undefined ? undefined : machineBusyUs() - machine0;
+  return { value, own, machine };
+}
+
 /**
  * Interleaved rounds (after a warm-up): ops/s is the median of each row, the ratio the median of its
  * per-round ratios; rows for printTable. A row either runs `op` from `lanes` loops here, or measures
- * itself with `measure(ms)` (operations per second). A row with a `pool` has it filled, untimed, before
- * each of its stretches, for the fastest rate that row has shown.
+ * itself with `measure(ms)`, which answers `{ rate, operations, appCpuUs, machineCpuUs }` for its timed
+ * stretch alone. A row with a `pool` has it filled, untimed, before each of its stretches, for the
+ * fastest rate that row has shown.
+ *
+ * With `cpu`, each row also gets the CPU time one operation cost, as medians over the rounds: "app" is
+ * the processes that ran it (this one for a row run here, the workers for a row that reports
+ * `appCpuUs`), "rest" the rest of the machine in the same stretch (on a quiet machine: the database
+ * server, and this process's harness when the workers ran it). Where the CPU is saturated, the ratio
+ * is about the inverse of the two rows' totals.
  */
-async function compareOps(title, baseline, candidates) {
+async function compareOps(title, baseline, candidates, { cpu = false } = {}) {
   const all = [baseline, ...candidates];
   const fastest = new Map();
   const measure = async (c, ms) => {
     if (c.pool) await c.pool.fill(poolFor(fastest.get(c), ms));
-    const rate = await (c.measure ? c.measure(ms) : throughput(c.op, c.lanes, ms));
-    fastest.set(c, Math.max(rate, fastest.get(c) ?? 0));
-    return rate;
+    const result = await (c.measure ? c.measure(ms) : throughputHere(c.op, c.lanes, ms));
+    fastest.set(c, Math.max(result.rate, fastest.get(c) ?? 0));
+    const { rate, operations, appCpuUs, machineCpuUs } = result;
+    return {
+      rate,
+      appUs: appCpuUs / operations,
+      restUs: machineCpuUs === undefined ? undefined : (machineCpuUs - appCpuUs) / operations,
+    };
   };
   for (const c of all) await measure(c, 300);
   const samples = all.map(() => []);
@@ -171,16 +229,29 @@ async function compareOps(title, baseline, candidates) {
     for (const [i, c] of all.entries()) samples[i].push(await measure(c, MS));
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const us = (x) => (x === undefined || Number.isNaN(x) ? "" : Math.round(x));
   // The ratio is the median of each round's ratio to the baseline measured just before it: the disk's
   // speed drifts a lot from second to second on a shared machine, and a round's pair shares its drift.
-  return all.map((c, i) => ({
-    bench: title,
-    name: c.name,
-    "ops/s": Math.round(median(samples[i])),
-    ratio:
-      i === 0 ? "1.00× (baseline)" : `${median(samples[i].map((x, r) => x / samples[0][r])).toFixed(2)}×`,
-    goal: c.goal ?? "",
-  }));
+  return all.map((c, i) => {
+    const rates = samples[i].map((s) => s.rate);
+    const row = {
+      bench: title,
+      name: c.name,
+      "ops/s": Math.round(median(rates)),
+      ratio:
+        i === 0 ? "1.00× (baseline)" : `${median(rates.map((x, r) => x / samples[0][r].rate)).toFixed(2)}×`,
+      goal: c.goal ?? "",
+    };
+    if (!cpu) return row;
+    const app = median(samples[i].map((s) => s.appUs));
+    const rest = samples[i][0].restUs === undefined ? undefined : median(samples[i].map((s) => s.restUs));
+    return {
+      ...row,
+      "CPU µs/op app": us(app),
+      "+ rest": us(rest),
+      "= total": rest === undefined ? "" : us(median(samples[i].map((s) => s.appUs + s.restUs))),
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,10 +294,12 @@ if (process.argv[2] === "worker") {
       }
       // This process's share of the in-flight operations, for `ms`: it answers with its count.
       const start = performance.now();
+      const cpu0 = ownCpuUs();
       const opsPerSecond = await throughput(ops[message.op], message.lanes, message.ms);
+      const cpuUs = ownCpuUs() - cpu0;
       const seconds = (performance.now() - start) / 1000;
       fastest[message.op] = Math.max(opsPerSecond, fastest[message.op] ?? 0);
-      process.send({ id: message.id, stats: { count: opsPerSecond * seconds, seconds } });
+      process.send({ id: message.id, stats: { count: opsPerSecond * seconds, seconds, cpuUs } });
     } catch (error) {
       process.send({ id: message.id, error: String(error) });
     }
@@ -453,11 +526,16 @@ async function postgresRows() {
     /** Every worker runs `op` with its share of the lanes for `ms`; the total per second. */
     const inWorkers = (op) => async (ms) => {
       await Promise.all(workers.map((w) => w.send({ type: "fill", op, ms })));
-      const results = await Promise.all(
-        workers.map((w, i) => w.send({ type: "run", op, lanes: WORKER_LANES[i], ms })),
+      const { value: results, machine } = await metered(() =>
+        Promise.all(workers.map((w, i) => w.send({ type: "run", op, lanes: WORKER_LANES[i], ms }))),
       );
-      const count = results.reduce((total, r) => total + r.count, 0);
-      return count / Math.max(...results.map((r) => r.seconds));
+      const operations = results.reduce((total, r) => total + r.count, 0);
+      return {
+        rate: operations / Math.max(...results.map((r) => r.seconds)),
+        operations,
+        appCpuUs: results.reduce((total, r) => total + r.cpuUs, 0),
+        machineCpuUs: machine,
+      };
     };
     return await compareOps(
       "postgres: durable receive on 3 processes vs raw INSERT … ON CONFLICT",
@@ -477,6 +555,7 @@ async function postgresRows() {
           measure: inWorkers("receive-memory"),
         },
       ],
+      { cpu: true },
     );
   } finally {
     const stats = [];
