@@ -137,7 +137,10 @@ async function receive(mika, request) {
     throw new Error(`receive failed: ${JSON.stringify(result)}`);
 }
 
-/** Runs `op` from `lanes` concurrent loops for `ms`; returns completed operations per second. */
+/**
+ * Runs `op` from `lanes` concurrent loops for `ms`; returns completed operations per second (`rate`)
+ * and how many completed (`count`).
+ */
 async function throughput(op, lanes, ms = MS) {
   let done = 0;
   const end = performance.now() + ms;
@@ -150,15 +153,13 @@ async function throughput(op, lanes, ms = MS) {
       }
     }),
   );
-  return (done * 1000) / (performance.now() - start);
+  return { rate: (done * 1000) / (performance.now() - start), count: done };
 }
 
 /** {@link throughput} in this process, metered as `compareOps` wants it. */
 async function throughputHere(op, lanes, ms) {
-  const start = performance.now();
-  const { value: rate, own, machine } = await metered(() => throughput(op, lanes, ms));
-  const operations = (rate * (performance.now() - start)) / 1000;
-  return { rate, operations, appCpuUs: own, machineCpuUs: machine };
+  const { value, own, machine } = await metered(() => throughput(op, lanes, ms));
+  return { rate: value.rate, operations: value.count, appCpuUs: own, machineCpuUs: machine };
 }
 
 /**
@@ -295,11 +296,11 @@ if (process.argv[2] === "worker") {
       // This process's share of the in-flight operations, for `ms`: it answers with its count.
       const start = performance.now();
       const cpu0 = ownCpuUs();
-      const opsPerSecond = await throughput(ops[message.op], message.lanes, message.ms);
+      const { rate, count } = await throughput(ops[message.op], message.lanes, message.ms);
       const cpuUs = ownCpuUs() - cpu0;
       const seconds = (performance.now() - start) / 1000;
-      fastest[message.op] = Math.max(opsPerSecond, fastest[message.op] ?? 0);
-      process.send({ id: message.id, stats: { count: opsPerSecond * seconds, seconds, cpuUs } });
+      fastest[message.op] = Math.max(rate, fastest[message.op] ?? 0);
+      process.send({ id: message.id, stats: { count, seconds, cpuUs } });
     } catch (error) {
       process.send({ id: message.id, error: String(error) });
     }
