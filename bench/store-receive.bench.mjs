@@ -295,9 +295,10 @@ if (process.argv[2] === "worker") {
       }
       // This process's share of the in-flight operations, for `ms`: it answers with its count.
       const start = performance.now();
-      const cpu0 = ownCpuUs();
-      const { rate, count } = await throughput(ops[message.op], message.lanes, message.ms);
-      const cpuUs = ownCpuUs() - cpu0;
+      const { value, own: cpuUs } = await metered(() =>
+        throughput(ops[message.op], message.lanes, message.ms),
+      );
+      const { rate, count } = value;
       const seconds = (performance.now() - start) / 1000;
       fastest[message.op] = Math.max(rate, fastest[message.op] ?? 0);
       process.send({ id: message.id, stats: { count, seconds, cpuUs } });
