@@ -130,6 +130,12 @@ function deliveryPool() {
 
 /** How many deliveries to build before running for `ms` at up to `rate` per second. */
 const poolFor = (rate, ms) => Math.ceil(((rate ?? FIRST_RATE_GUESS) * ms * 1.5) / 1000) + 2000;
+/**
+ * Each row's untimed warm-up stretch (ms). Its rate does not size later pools: with the code still
+ * cold it can be half the row's real rate (3425/s warm, then over 6900/s, at 32 concurrent on one
+ * machine), and a pool sized from it ran out in the first timed stretch.
+ */
+const WARM_UP_MS = 300;
 
 async function receive(mika, request) {
   const result = await mika.webhooks.receive({ provider: "sw", request });
@@ -202,7 +208,7 @@ async function metered(fn) {
  * per-round ratios; rows for printTable. A row either runs `op` from `lanes` loops here, or measures
  * itself with `measure(ms)`, which answers `{ rate, operations, appCpuUs, machineCpuUs }` for its timed
  * stretch alone. A row with a `pool` has it filled, untimed, before each of its stretches, for the
- * fastest rate that row has shown.
+ * fastest rate that row has shown in a timed stretch (before its first, for FIRST_RATE_GUESS).
  *
  * With `cpu`, each row also gets the CPU time one operation cost, as medians over the rounds: "app" is
  * the processes that ran it (this one for a row run here, the workers for a row that reports
@@ -216,7 +222,7 @@ async function compareOps(title, baseline, candidates, { cpu = false } = {}) {
   const measure = async (c, ms) => {
     if (c.pool) await c.pool.fill(poolFor(fastest.get(c), ms));
     const result = await (c.measure ? c.measure(ms) : throughputHere(c.op, c.lanes, ms));
-    fastest.set(c, Math.max(result.rate, fastest.get(c) ?? 0));
+    if (ms !== WARM_UP_MS) fastest.set(c, Math.max(result.rate, fastest.get(c) ?? 0));
     const { rate, operations, appCpuUs, machineCpuUs } = result;
     return {
       rate,
@@ -224,7 +230,7 @@ async function compareOps(title, baseline, candidates, { cpu = false } = {}) {
       restUs: machineCpuUs === undefined ? undefined : (machineCpuUs - appCpuUs) / operations,
     };
   };
-  for (const c of all) await measure(c, 300);
+  for (const c of all) await measure(c, WARM_UP_MS);
   const samples = all.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, c] of all.entries()) samples[i].push(await measure(c, MS));
@@ -300,7 +306,7 @@ if (process.argv[2] === "worker") {
       );
       const { rate, count } = value;
       const seconds = (performance.now() - start) / 1000;
-      fastest[message.op] = Math.max(rate, fastest[message.op] ?? 0);
+      if (message.ms !== WARM_UP_MS) fastest[message.op] = Math.max(rate, fastest[message.op] ?? 0);
       process.send({ id: message.id, stats: { count, seconds, cpuUs } });
     } catch (error) {
       process.send({ id: message.id, error: String(error) });
