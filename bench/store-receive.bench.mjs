@@ -131,9 +131,10 @@ function deliveryPool() {
 /** How many deliveries to build before running for `ms` at up to `rate` per second. */
 const poolFor = (rate, ms) => Math.ceil(((rate ?? FIRST_RATE_GUESS) * ms * 1.5) / 1000) + 2000;
 /**
- * Each row's untimed warm-up stretch (ms). Its rate does not size later pools: with the code still
- * cold it can be half the row's real rate (3425/s warm, then over 6900/s, at 32 concurrent on one
- * machine), and a pool sized from it ran out in the first timed stretch.
+ * Each row's untimed warm-up stretch (ms). Its rate does not size later pools (stretches say whether
+ * they are the warm-up): with the code still cold it can be half the row's real rate (3425/s warm, then
+ * over 6900/s, at 32 concurrent on one machine), and a pool sized from it ran out in the first timed
+ * stretch.
  */
 const WARM_UP_MS = 300;
 
@@ -206,9 +207,9 @@ async function metered(fn) {
 /**
  * Interleaved rounds (after a warm-up): ops/s is the median of each row, the ratio the median of its
  * per-round ratios; rows for printTable. A row either runs `op` from `lanes` loops here, or measures
- * itself with `measure(ms)`, which answers `{ rate, operations, appCpuUs, machineCpuUs }` for its timed
- * stretch alone. A row with a `pool` has it filled, untimed, before each of its stretches, for the
- * fastest rate that row has shown in a timed stretch (before its first, for FIRST_RATE_GUESS).
+ * itself with `measure(ms, warmUp)`, which answers `{ rate, operations, appCpuUs, machineCpuUs }` for
+ * its timed stretch alone. A row with a `pool` has it filled, untimed, before each of its stretches,
+ * for the fastest rate that row has shown in a timed stretch (before its first, for FIRST_RATE_GUESS).
  *
  * With `cpu`, each row also gets the CPU time one operation cost, as medians over the rounds: "app" is
  * the processes that ran it (this one for a row run here, the workers for a row that reports
@@ -219,10 +220,10 @@ async function metered(fn) {
 async function compareOps(title, baseline, candidates, { cpu = false } = {}) {
   const all = [baseline, ...candidates];
   const fastest = new Map();
-  const measure = async (c, ms) => {
+  const measure = async (c, ms, warmUp = false) => {
     if (c.pool) await c.pool.fill(poolFor(fastest.get(c), ms));
-    const result = await (c.measure ? c.measure(ms) : throughputHere(c.op, c.lanes, ms));
-    if (ms !== WARM_UP_MS) fastest.set(c, Math.max(result.rate, fastest.get(c) ?? 0));
+    const result = await (c.measure ? c.measure(ms, warmUp) : throughputHere(c.op, c.lanes, ms));
+    if (!warmUp) fastest.set(c, Math.max(result.rate, fastest.get(c) ?? 0));
     const { rate, operations, appCpuUs, machineCpuUs } = result;
     return {
       rate,
@@ -230,7 +231,7 @@ async function compareOps(title, baseline, candidates, { cpu = false } = {}) {
       restUs: machineCpuUs === undefined ? undefined : (machineCpuUs - appCpuUs) / operations,
     };
   };
-  for (const c of all) await measure(c, WARM_UP_MS);
+  for (const c of all) await measure(c, WARM_UP_MS, true);
   const samples = all.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, c] of all.entries()) samples[i].push(await measure(c, MS));
@@ -306,7 +307,7 @@ if (process.argv[2] === "worker") {
       );
       const { rate, count } = value;
       const seconds = (performance.now() - start) / 1000;
-      if (message.ms !== WARM_UP_MS) fastest[message.op] = Math.max(rate, fastest[message.op] ?? 0);
+      if (!message.warmUp) fastest[message.op] = Math.max(rate, fastest[message.op] ?? 0);
       process.send({ id: message.id, stats: { count, seconds, cpuUs } });
     } catch (error) {
       process.send({ id: message.id, error: String(error) });
@@ -532,10 +533,10 @@ async function postgresRows() {
       });
     }
     /** Every worker runs `op` with its share of the lanes for `ms`; the total per second. */
-    const inWorkers = (op) => async (ms) => {
+    const inWorkers = (op) => async (ms, warmUp) => {
       await Promise.all(workers.map((w) => w.send({ type: "fill", op, ms })));
       const { value: results, machine } = await metered(() =>
-        Promise.all(workers.map((w, i) => w.send({ type: "run", op, lanes: WORKER_LANES[i], ms }))),
+        Promise.all(workers.map((w, i) => w.send({ type: "run", op, lanes: WORKER_LANES[i], ms, warmUp }))),
       );
       const operations = results.reduce((total, r) => total + r.count, 0);
       return {
