@@ -380,7 +380,7 @@ export function verifiedWebhook(
 const BLOCK = 64;
 /** Messages up to this many bytes take the one-shot HMAC path; longer ones use `createHmac`. */
 const ONE_SHOT_MAX_BYTES = 64 * 1024;
-/** `BLOCK` bytes for the inner pad, then the message: reused by every one-shot HMAC (they are synchronous). */
+/** `BLOCK` bytes for the inner pad, then the message: reused by every one-shot HMAC (they are synchronous), zeroed after each. */
 let oneShotScratch = new Uint8Array(4096);
 
 /** The two HMAC pads of one key (RFC 2104), the key folded in; `outer` has room for the inner digest after it. */
@@ -466,12 +466,16 @@ function oneShotHmacs(
   const end = stageMessage(message);
   if (end < 0) return undefined;
   const macs: (string | Uint8Array)[] = [];
-  for (const { inner, outer } of pads) {
-    oneShotScratch.set(inner, 0);
-    outer.set(digest(oneShotScratch.subarray(0, end)), BLOCK);
-    macs.push(encoding === "hex" ? digest(outer, "hex") : digest(outer));
+  try {
+    for (const { inner, outer } of pads) {
+      oneShotScratch.set(inner, 0);
+      outer.set(digest(oneShotScratch.subarray(0, end)), BLOCK);
+      macs.push(encoding === "hex" ? digest(outer, "hex") : digest(outer));
+    }
+  } finally {
+    // Neither key material nor the message (a payload may hold personal data) stays in the shared buffer.
+    oneShotScratch.fill(0, 0, end);
   }
-  oneShotScratch.fill(0, 0, BLOCK); // no key material left behind in the shared buffer
   return macs;
 }
 

@@ -233,6 +233,34 @@ describe("webhook crypto helpers", () => {
       hmacAgain.mockRestore();
     }
   });
+  it("hmacKeyring (native) leaves neither key pads nor message bytes in its shared one-shot buffer", async () => {
+    const mod = (
+      process as unknown as { getBuiltinModule(id: string): Record<string, (...args: never[]) => unknown> }
+    ).getBuiltinModule("node:crypto");
+    const hash = vi.spyOn(mod, "hash");
+    try {
+      const ring = hmacKeyring(["k1", "k2"]);
+      const message = '{"customer_email":"buyer@example.com"}';
+      const expected = createHmac("sha256", "k2").update(message).digest("hex");
+      const runs: [number, () => unknown][] = [
+        [message.length, () => ring.verifyHex(message, [expected])],
+        [2 + message.length, () => ring.macs(["t.", new TextEncoder().encode(message)])],
+      ];
+      for (const [length, run] of runs) {
+        hash.mockClear();
+        await run();
+        // The inner hash of each key reads pad ‖ message from the shared buffer: a view, so it shows
+        // what the buffer holds now that the call has returned.
+        const staged = hash.mock.calls
+          .map((call) => call[1] as unknown as Uint8Array)
+          .filter((data) => data.length === 64 + length);
+        expect(staged.length).toBe(2);
+        for (const view of staged) expect(view.every((byte) => byte === 0)).toBe(true);
+      }
+    } finally {
+      hash.mockRestore();
+    }
+  });
   it.each(["auto", "web"] as const)("payloadHash (%s backend) is sha256 over the bytes", async (backend) => {
     const bytes = new TextEncoder().encode('{"a":1}');
     expect(await payloadHash(bytes, { backend })).toBe(
