@@ -383,7 +383,10 @@ const ONE_SHOT_MAX_BYTES = 64 * 1024;
 /** `BLOCK` bytes for the inner pad, then the message: reused by every one-shot HMAC (they are synchronous), zeroed after each. */
 let oneShotScratch = new Uint8Array(4096);
 
-/** The two HMAC pads of one key (RFC 2104), the key folded in; `outer` has room for the inner digest after it. */
+/**
+ * The two HMAC pads of one key (RFC 2104), the key folded in; `outer` has room for the inner digest after it,
+ * zeroed again after each use.
+ */
 interface HmacPads {
   inner: Uint8Array;
   outer: Uint8Array;
@@ -473,8 +476,10 @@ function oneShotHmacs(
       macs.push(encoding === "hex" ? digest(outer, "hex") : digest(outer));
     }
   } finally {
-    // Neither key material nor the message (a payload may hold personal data) stays in the shared buffer.
+    // Neither key material nor the message (a payload may hold personal data) stays in the shared buffer,
+    // and no key's outer pad keeps the inner digest it was last given.
     oneShotScratch.fill(0, 0, end);
+    for (const { outer } of pads) outer.fill(0, BLOCK);
   }
   return macs;
 }

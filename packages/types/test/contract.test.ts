@@ -233,7 +233,7 @@ describe("webhook crypto helpers", () => {
       hmacAgain.mockRestore();
     }
   });
-  it("hmacKeyring (native) leaves neither key pads nor message bytes in its shared one-shot buffer", async () => {
+  it("hmacKeyring (native) leaves neither key pads nor message bytes in its shared buffer, nor inner digests", async () => {
     const mod = (
       process as unknown as { getBuiltinModule(id: string): Record<string, (...args: never[]) => unknown> }
     ).getBuiltinModule("node:crypto");
@@ -256,6 +256,15 @@ describe("webhook crypto helpers", () => {
           .filter((data) => data.length === 64 + length);
         expect(staged.length).toBe(2);
         for (const view of staged) expect(view.every((byte) => byte === 0)).toBe(true);
+        // The outer hash of each key reads its outer pad ‖ inner digest: the pad stays, the digest not.
+        const outers = hash.mock.calls
+          .map((call) => call[1] as unknown as Uint8Array)
+          .filter((data) => data.length === 64 + 32);
+        expect(outers.length).toBe(2);
+        for (const view of outers) {
+          expect(view.subarray(0, 64).some((byte) => byte !== 0)).toBe(true);
+          expect(view.subarray(64).every((byte) => byte === 0)).toBe(true);
+        }
       }
     } finally {
       hash.mockRestore();
