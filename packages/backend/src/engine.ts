@@ -1,5 +1,5 @@
 /** The backend's shared state, built once by `createMika` and passed to every module. */
-import { err, type MikaErr, type MikaStore, type PaymentProvider } from "@mika/types";
+import { err, isStoreClosedError, type MikaErr, type MikaStore, type PaymentProvider } from "@mika/types";
 import { type RunResultQueue, runResultQueue } from "./handlers.js";
 import type { CreateMikaOptions, EventHandlers, Logger, NotificationsConfig } from "./types.js";
 import { defaultCreateId, errorMessage } from "./util.js";
@@ -78,6 +78,21 @@ export function createEngine(options: CreateMikaOptions): Engine {
   };
 }
 
+/** Seconds a caller is told to wait when the store is closed: long enough for an app to restart. */
+export const STORE_CLOSED_RETRY_AFTER_S = 5;
+
+/**
+ * The answer when the store was closed under a request (the app is stopping, or the host closed the
+ * store too early): `INTERNAL` with `retryAfter`, so that the caller, or a webhook's sender, tries again.
+ */
+export function storeClosed(what: string, outcome = "nothing was written"): MikaErr {
+  return err(
+    "INTERNAL",
+    `${what} could not run because Mika's store is closed (the app is shutting down, or the store was closed while Mika still took requests); ${outcome}. Retry shortly.`,
+    { retryAfter: STORE_CLOSED_RETRY_AFTER_S },
+  );
+}
+
 /**
  * Runs a store operation and turns a store failure into an `INTERNAL` envelope (logged with the cause,
  * answered without it).
@@ -86,6 +101,10 @@ export async function guarded<T>(engine: Engine, what: string, fn: () => Promise
   try {
     return await fn();
   } catch (error) {
+    if (isStoreClosedError(error)) {
+      engine.logger.warn(`${what} refused: the store is closed`);
+      return storeClosed(what);
+    }
     engine.logger.error(`${what} failed`, { error: errorMessage(error) });
     return err("INTERNAL", `${what} failed inside Mika (see the server log); retry later.`);
   }

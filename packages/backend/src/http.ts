@@ -2,8 +2,8 @@
  * `mika.handler`: the one Web-standard entry, `(Request) => Promise<Response>`. Framework bindings
  * wrap it; it never needs a parsed body.
  */
-import { err, type MikaErr, type MikaResult } from "@mika/types";
-import type { Engine } from "./engine.js";
+import { err, isStoreClosedError, type MikaErr, type MikaResult } from "@mika/types";
+import { type Engine, storeClosed } from "./engine.js";
 import type { Mika } from "./mika.js";
 
 /** A JSON response carrying an envelope, with its status (and `Retry-After` when known). */
@@ -170,6 +170,10 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
       try {
         return envelopeResponse(await run(request, params, url));
       } catch (error) {
+        if (isStoreClosedError(error)) {
+          engine.logger.warn("request refused: the store is closed", { path: url.pathname });
+          return envelopeResponse(storeClosed(`${request.method} ${url.pathname}`));
+        }
         engine.logger.error("unexpected error in mika.handler", { path: url.pathname, error: String(error) });
         return envelopeResponse(err("INTERNAL", "Mika hit an unexpected error (see the server log)."));
       }

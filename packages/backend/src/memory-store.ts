@@ -9,6 +9,7 @@ import {
   type FindOptions,
   MIKA_SCHEMA,
   type MikaStore,
+  StoreClosedError,
   type StoreTx,
   type TableName,
   type TableRows,
@@ -228,15 +229,17 @@ export function memoryStore(): MemoryStore {
   const store: MemoryStore = {
     name: "memory",
     async migrate() {
+      if (closed) throw new StoreClosedError("memory");
       const from = version;
       version = MIKA_SCHEMA.version;
       return { from, to: version };
     },
     async schemaVersion() {
+      if (closed) throw new StoreClosedError("memory");
       return version;
     },
     transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-      if (closed) return Promise.reject(new Error("memoryStore: the store is closed"));
+      if (closed) return Promise.reject(new StoreClosedError("memory"));
       const run = async () => {
         if (version === 0) version = MIKA_SCHEMA.version;
         const undo: (() => void)[] = [];

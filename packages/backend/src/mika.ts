@@ -161,6 +161,11 @@ export function createMika(options: MikaOptions): Mika {
     const last = rows[limit - 1] as { id: string } | undefined;
     return ok(rows.length > limit && last ? { items, nextCursor: last.id } : { items });
   };
+  /** A commerce method whose store failures come back as envelopes (never thrown), like every other's. */
+  const enveloped =
+    <A extends unknown[], T>(what: string, fn: (...args: A) => Promise<MikaResult<T>>) =>
+    (...args: A): Promise<MikaResult<T>> =>
+      guarded(engine, what, () => fn(...args));
   const defined = (o: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
@@ -176,7 +181,11 @@ export function createMika(options: MikaOptions): Mika {
         return "ok" in result ? result : ok(result);
       },
     },
-    checkout: { start: commerce.start, status: commerce.status, cancel: commerce.cancel },
+    checkout: {
+      start: enveloped("Starting a checkout", commerce.start),
+      status: enveloped("Reading a checkout's status", commerce.status),
+      cancel: enveloped("Canceling a checkout", commerce.cancel),
+    },
     orders: {
       async get(id) {
         const row = await guarded(engine, "Reading an order", () =>
@@ -210,13 +219,21 @@ export function createMika(options: MikaOptions): Mika {
           query,
           toSubscription,
         ),
-      cancel: (input, opts) => commerce.subscriptionAction("cancel", input, opts),
-      resume: (input, opts) => commerce.subscriptionAction("resume", input, opts),
-      pause: (input, opts) => commerce.subscriptionAction("pause", input, opts),
-      change: (input, opts) => commerce.subscriptionAction("change", input, opts),
+      cancel: enveloped("Canceling a subscription", (input, opts) =>
+        commerce.subscriptionAction("cancel", input, opts),
+      ),
+      resume: enveloped("Resuming a subscription", (input, opts) =>
+        commerce.subscriptionAction("resume", input, opts),
+      ),
+      pause: enveloped("Pausing a subscription", (input, opts) =>
+        commerce.subscriptionAction("pause", input, opts),
+      ),
+      change: enveloped("Changing a subscription", (input, opts) =>
+        commerce.subscriptionAction("change", input, opts),
+      ),
     },
-    refunds: { create: commerce.refund },
-    portal: { create: commerce.portal },
+    refunds: { create: enveloped("Creating a refund", commerce.refund) },
+    portal: { create: enveloped("Opening the billing portal", commerce.portal) },
     stock: {
       async set(sellableId, onHand) {
         if (!Number.isSafeInteger(onHand) || onHand < 0) {

@@ -8,6 +8,7 @@ import {
   err,
   fromUtf8,
   type HandlerRunRow,
+  isStoreClosedError,
   type MikaEvent,
   type MikaResult,
   type OrderRow,
@@ -18,7 +19,7 @@ import {
   type StoreTx,
   serializeEvent,
 } from "@mika/types";
-import { type Engine, guarded } from "./engine.js";
+import { type Engine, guarded, storeClosed } from "./engine.js";
 import {
   flushRunResults,
   logIntents,
@@ -440,6 +441,16 @@ export async function receive(
     });
   } catch (error) {
     requeueRunResults(engine, carried);
+    if (isStoreClosedError(error)) {
+      engine.logger.warn("webhook not stored: the store is closed; the provider will deliver it again", {
+        provider: row.provider,
+        eventType: row.event_type,
+      });
+      return storeClosed(
+        `Storing ${row.event_type}`,
+        "nothing was stored or acknowledged, so the provider will deliver it again",
+      );
+    }
     let recorded: Awaited<ReturnType<typeof recordFailure>>;
     try {
       recorded = await recordFailure(engine, row, error);
@@ -548,7 +559,8 @@ async function recordPoison(
       }),
     );
   } catch (error) {
-    engine.logger.error("could not store a poison record", { error: errorMessage(error) });
+    if (isStoreClosedError(error)) engine.logger.warn("poison record not stored: the store is closed");
+    else engine.logger.error("could not store a poison record", { error: errorMessage(error) });
   }
 }
 

@@ -1,4 +1,10 @@
-import type { EventRow, MikaStore, PaymentProvider, StoreTx } from "@mika/types";
+import {
+  type EventRow,
+  type MikaStore,
+  type PaymentProvider,
+  StoreClosedError,
+  type StoreTx,
+} from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../src/index.js";
 import { acmeProvider, completed, setup, webhookRequest } from "./helpers.js";
@@ -431,6 +437,51 @@ describe("a store that commits but loses the answer (a connection dropped during
     expect(replayed).toMatchObject({ ok: true, data: { id: failed!.id, status: "processed" } });
     expect(await rows("events")).toMatchObject([{ status: "processed", attempts: 1 }]);
     expect(await rows("orders")).toHaveLength(1);
+  });
+});
+
+describe("a store closed under the app (shutdown)", () => {
+  it("a webhook gets 500 with Retry-After, nothing is stored, no failure is recorded, and the redelivery processes it", async () => {
+    const inner = memoryStore();
+    const shut = { on: false };
+    const store: MikaStore = {
+      ...inner,
+      transaction: (fn) => (shut.on ? Promise.reject(new StoreClosedError("memory")) : inner.transaction(fn)),
+    };
+    const { mika, clock, rows, logs, deliver } = setup({ store });
+    shut.on = true;
+    const response = await mika.handler(
+      await webhookRequest(completed(), { id: "msg_closed", nowMs: clock.ms }),
+    );
+    expect(response.status).toBe(500);
+    expect(response.headers.get("retry-after")).toBe("5");
+    const body = (await response.json()) as { error: { code: string; message: string; retryAfter: number } };
+    expect(body.error).toMatchObject({ code: "INTERNAL", retryAfter: 5 });
+    expect(body.error.message).toMatch(/store is closed/);
+    expect(body.error.message).toMatch(/nothing was stored or acknowledged/);
+    expect(body.error.message).not.toMatch(/could not record the failure/);
+    expect(logs.filter((l) => l.level === "error")).toEqual([]);
+    expect(logs.some((l) => l.level === "warn" && /store is closed/.test(l.message))).toBe(true);
+    shut.on = false;
+    expect(await rows("events")).toHaveLength(0);
+    expect((await deliver(completed(), "msg_closed")).body.data.status).toBe("processed");
+  });
+
+  it("every other method answers an envelope with retryAfter instead of throwing", async () => {
+    const { mika, store, logs } = setup();
+    await store.close();
+    const answers = await Promise.all([
+      mika.orders.get("ord_1"),
+      mika.orders.list(),
+      mika.webhooks.list(),
+      mika.refunds.create({ orderId: "ord_1" }, { idempotencyKey: "refund-1" }),
+      mika.subscriptions.cancel({ subscriptionId: "sub_1" }, { idempotencyKey: "cancel-1" }),
+    ]);
+    for (const answer of answers) {
+      expect(answer).toMatchObject({ ok: false, status: 500, error: { code: "INTERNAL", retryAfter: 5 } });
+      expect(!answer.ok && answer.error.message).toMatch(/store is closed/);
+    }
+    expect(logs.filter((l) => l.level === "error")).toEqual([]);
   });
 });
 

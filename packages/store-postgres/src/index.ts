@@ -17,7 +17,7 @@ import {
   type SqlExec,
   sqlTransaction,
 } from "@mika/store-sqlite/sql";
-import type { MikaStore, StoreTx } from "@mika/types";
+import { type MikaStore, StoreClosedError, type StoreTx } from "@mika/types";
 import { CompiledQuery, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
 import pg from "pg";
 import {
@@ -260,7 +260,6 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   /** Runs `fn` in a READ COMMITTED transaction on one pooled client, waiting at most `limits`. */
   const inTransaction = async <T>(fn: (exec: SqlExec) => Promise<T>, limits = deadlines): Promise<T> => {
-    if (closed) throw new Error("postgresStore: the store is closed.");
     const held = await borrow(pool, connectionLost, limits);
     let broken: unknown;
     let committing = false;
@@ -365,50 +364,56 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     deadlines,
   });
 
-  const settle = () => {
-    stats.transactions++;
-    if (--running === 0) drained?.();
+  /**
+   * Runs `work` unless the store is closed. Work admitted before `close()` runs to its end (a migration
+   * it needs, a solo re-run included): `close()` waits for it before it ends the pool.
+   */
+  const admitted = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (closed) throw new StoreClosedError("postgres");
+    running++;
+    try {
+      return await work();
+    } finally {
+      if (--running === 0) drained?.();
+    }
   };
 
   return {
     name: "postgres",
-    async migrate() {
-      return migration.migrate();
-    },
-    async schemaVersion() {
-      if (closed) throw new Error("postgresStore: the store is closed.");
-      const held = await borrow(pool, connectionLost, deadlines);
-      try {
-        const found = await held.query({
-          text: "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2",
-          values: [schema ?? null, META_TABLE],
-        });
-        return found.rowCount ? await readVersion(dialect, execOn(held).exec) : 0;
-      } finally {
-        held.release();
-      }
-    },
-    async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-      if (closed) throw new Error("postgresStore: the store is closed.");
-      running++;
-      try {
-        await ensureMigrated();
-        if (!batching) {
-          stats.solo++;
-          return (await solo(fn)) as T;
+    migrate: () => admitted(() => migration.migrate()),
+    schemaVersion: () =>
+      admitted(async () => {
+        const held = await borrow(pool, connectionLost, deadlines);
+        try {
+          const found = await held.query({
+            text: "SELECT 1 FROM information_schema.tables WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2",
+            values: [schema ?? null, META_TABLE],
+          });
+          return found.rowCount ? await readVersion(dialect, execOn(held).exec) : 0;
+        } finally {
+          held.release();
         }
-        return (await batcher.run(fn)) as T;
-      } finally {
-        settle();
-      }
-    },
+      }),
+    transaction: <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> =>
+      admitted(async () => {
+        try {
+          await ensureMigrated();
+          if (!batching) {
+            stats.solo++;
+            return (await solo(fn)) as T;
+          }
+          return (await batcher.run(fn)) as T;
+        } finally {
+          stats.transactions++;
+        }
+      }),
     stats() {
       return structuredClone(stats);
     },
     async close() {
       if (closed) return;
       closed = true;
-      // Transactions already begun finish (and may still re-run solo) before the pool ends.
+      // Work admitted before (a transaction that may still re-run solo, a migration) ends first.
       if (running > 0) await new Promise<void>((resolve) => (drained = resolve));
       if (!owned) return;
       await pool.end();

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import type { MikaStore, StoreTx } from "@mika/types";
+import { type MikaStore, StoreClosedError, type StoreTx } from "@mika/types";
 import Database from "better-sqlite3";
 import { type CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from "kysely";
 import {
@@ -269,10 +269,11 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
   return {
     name: "sqlite",
     migrate() {
-      if (closed) return Promise.reject(new Error("sqliteStore: the store is closed."));
+      if (closed) return Promise.reject(new StoreClosedError("sqlite"));
       return exclusive(migration.migrate);
     },
     schemaVersion() {
+      if (closed) return Promise.reject(new StoreClosedError("sqlite"));
       return exclusive(async () => {
         const meta = conn
           .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
@@ -281,7 +282,7 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
       });
     },
     transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-      if (closed) return Promise.reject(new Error("sqliteStore: the store is closed."));
+      if (closed) return Promise.reject(new StoreClosedError("sqlite"));
       return new Promise<T>((resolve, reject) => {
         queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
         schedule();

@@ -8,7 +8,13 @@ import { describe, expect, it } from "vitest";
 import { sqliteStore } from "../src/index.js";
 import { rawRow, tempDbFile } from "./helpers.js";
 
-type Flaw = "none" | "no-rollback" | "insert-always-true" | "claim-without-lease" | "update-always-true";
+type Flaw =
+  | "none"
+  | "no-rollback"
+  | "insert-always-true"
+  | "claim-without-lease"
+  | "update-always-true"
+  | "closed-plain-error";
 
 const files = new WeakMap<MikaStore, string>();
 
@@ -25,13 +31,19 @@ function flawedStore(flaw: Flaw): MikaStore {
             tx.find(t, o.where, { limit: o.limit, orderBy: [{ column: o.dueColumn, direction: "asc" }] })
         : tx.claim,
   });
+  let closed = false;
   const store: MikaStore = {
     ...inner,
     name: inner.name,
     migrate: () => inner.migrate(),
     schemaVersion: () => inner.schemaVersion(),
-    close: () => inner.close(),
+    close: () => {
+      closed = true;
+      return inner.close();
+    },
     transaction(fn) {
+      // How the stores answered before StoreClosedError: a plain Error the backend cannot tell apart.
+      if (flaw === "closed-plain-error" && closed) return Promise.reject(new Error("the store is closed"));
       if (flaw !== "no-rollback") return inner.transaction((tx) => fn(wrapTx(tx)));
       let failure: unknown;
       return inner
@@ -92,6 +104,11 @@ describe("the store conformance suite can fail", () => {
     const failed = await failingChecks("claim-without-lease");
     expect(failed).toContain("claim returns due, unleased, matching rows earliest first and leases them");
     expect(failed).toContain("concurrent claims never return the same row");
+  });
+  it("fails a store that rejects with a plain Error after close()", async () => {
+    expect(await failingChecks("closed-plain-error")).toEqual([
+      "close() lets a begun transaction commit; then migrate, schemaVersion and transaction reject with StoreClosedError",
+    ]);
   });
   it("fails a store whose update reports success for a missing row", async () => {
     expect(await failingChecks("update-always-true")).toEqual([

@@ -4,10 +4,11 @@
  * a probe (raw SQL for SQL stores) what was really stored. The checks are also available as data
  * ({@link storeConformanceChecks}) so the suite can be shown to fail against broken stores.
  */
-import { ok as assert, deepStrictEqual, strictEqual } from "node:assert/strict";
+import { ok as assert, deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
 import {
   type ColumnType,
   type EventRow,
+  isStoreClosedError,
   MIKA_SCHEMA,
   type MikaStore,
   type StoreTx,
@@ -22,7 +23,8 @@ export interface StoreProbe<S extends MikaStore = MikaStore> {
   /**
    * The stored row with this primary key as the storage holds it (SQL stores: `SELECT *` through their
    * own connection; booleans may come back as `0`/`1`, timestamps as numeric strings, json as text),
-   * or undefined when there is none. `store` is the store the check made.
+   * or undefined when there is none. `store` is the store the check made. It is also called after
+   * the store was closed, so it must not read through the store's own connection.
    */
   row(
     table: TableName,
@@ -523,6 +525,43 @@ export function storeConformanceChecks<S extends MikaStore>(
           });
           deepStrictEqual(result, { answer: 42 });
           await expectStored(store, "stock", { id: "sku-1", on_hand: 3, updated_at: BASE_TIME }, "committed");
+        });
+      },
+    },
+    {
+      name: "close() lets a begun transaction commit; then migrate, schemaVersion and transaction reject with StoreClosedError",
+      async run() {
+        await withStore(async (store) => {
+          await store.migrate();
+          const begun = store
+            .transaction(async (t) => {
+              await t.insert("stock", { id: "sku-1", on_hand: 3, updated_at: BASE_TIME });
+              return "committed";
+            })
+            .catch((error: unknown) => error);
+          await store.close();
+          strictEqual(await begun, "committed", "a transaction begun before close() settles with its value");
+          await expectStored(
+            store,
+            "stock",
+            { id: "sku-1", on_hand: 3, updated_at: BASE_TIME },
+            "begun before close()",
+          );
+          await store.close();
+          const calls: [string, () => Promise<unknown>][] = [
+            ["migrate()", () => store.migrate()],
+            ["schemaVersion()", () => store.schemaVersion()],
+            ["transaction()", () => store.transaction(async () => "ran")],
+          ];
+          for (const [what, call] of calls) {
+            await rejects(call, (error) => {
+              assert(
+                isStoreClosedError(error),
+                `${what} after close() rejects with a StoreClosedError: ${error}`,
+              );
+              return true;
+            });
+          }
         });
       },
     },

@@ -591,8 +591,35 @@ export interface MikaStore {
    * inside `fn`.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
-  /** Releases connections and file handles. */
+  /**
+   * Lets the transactions already begun settle, then releases connections and file handles. After
+   * `close()`, `migrate`, `schemaVersion` and `transaction` reject with a {@link StoreClosedError};
+   * calling `close()` again does nothing.
+   */
   close(): Promise<void>;
+}
+
+/**
+ * What a {@link MikaStore} rejects with when it is used after `close()`. The backend answers it as a
+ * retryable failure: nothing was stored, so a webhook's sender delivers the event again (to another
+ * instance, or to this app once it has restarted).
+ */
+export class StoreClosedError extends Error {
+  /** @param store - the store's {@link MikaStore.name}, for the message. */
+  constructor(store: string) {
+    super(
+      `${store} store: the store is closed, so nothing was read or written. Close it only after the app has stopped taking requests, or make a new store.`,
+    );
+    this.name = "StoreClosedError";
+  }
+}
+
+/**
+ * Whether `error` is a {@link StoreClosedError}: by its `name`, so one thrown by another copy of
+ * `@mika/types` counts as well.
+ */
+export function isStoreClosedError(error: unknown): error is StoreClosedError {
+  return error instanceof Error && error.name === "StoreClosedError";
 }
 
 /** A store factory, the type every store export satisfies. */
