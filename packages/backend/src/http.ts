@@ -5,6 +5,7 @@
 import { err, isStoreClosedError, type MikaErr, type MikaResult } from "@mika/types";
 import { type Engine, storeClosed } from "./engine.js";
 import type { Mika } from "./mika.js";
+import { errorMessage, readCapped } from "./util.js";
 
 /** A JSON response carrying an envelope, with its status (and `Retry-After` when known). */
 export function envelopeResponse(
@@ -28,18 +29,37 @@ interface Route {
   ops?: boolean;
 }
 
+/** The largest JSON body an API route reads, in bytes. */
 const MAX_JSON_BODY = 64 * 1024;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Reads a small JSON request body (API calls, not webhooks). */
-async function readJson(request: Request): Promise<{ ok: true; value: unknown } | MikaErr> {
-  const text = await request.text();
-  if (text.length > MAX_JSON_BODY)
-    return err("PAYLOAD_TOO_LARGE", "The request body is too large for this endpoint.");
-  if (text.trim() === "") return { ok: true, value: {} };
+/**
+ * Reads a small JSON object from a request body (API calls, not webhooks): at most
+ * {@link MAX_JSON_BODY} bytes are ever buffered, and an empty body reads as `{}`.
+ */
+async function readJson(request: Request): Promise<{ ok: true; value: Record<string, unknown> } | MikaErr> {
+  const bytes = await readCapped(request, MAX_JSON_BODY);
+  if (bytes === "too-large")
+    return err("PAYLOAD_TOO_LARGE", `The request body is larger than ${MAX_JSON_BODY} bytes: send less.`);
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) };
+    const text = strictUtf8.decode(bytes);
+    if (text.trim() === "") return { ok: true, value: {} };
+    value = JSON.parse(text);
   } catch {
-    return err("VALIDATION_FAILED", "The request body is not valid JSON: send application/json.");
+    return err("VALIDATION_FAILED", "The request body is not valid UTF-8 JSON: send application/json.");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    return err("VALIDATION_FAILED", "The request body must be a JSON object.");
+  return { ok: true, value: value as Record<string, unknown> };
+}
+
+/** A path segment, percent-decoded; `undefined` when its percent-encoding is broken. */
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
   }
 }
 
@@ -47,16 +67,66 @@ function match(pattern: string[], segments: string[]): string[] | undefined {
   if (pattern.length !== segments.length) return undefined;
   const params: string[] = [];
   for (const [i, part] of pattern.entries()) {
-    if (part.startsWith(":")) params.push(decodeURIComponent(segments[i]!));
+    if (part.startsWith(":")) params.push(segments[i]!);
     else if (part !== segments[i]) return undefined;
   }
   return params;
 }
 
-const intParam = (url: URL, name: string) => {
-  const v = url.searchParams.get(name);
-  return v === null ? undefined : Number.parseInt(v, 10);
-};
+/** What an ops list route passes on to its list method. */
+interface ListQuery {
+  status?: never;
+  provider?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/**
+ * The query of an ops list route: `status`, `provider`, `cursor` as given, and `limit` only as a
+ * positive integer (the list methods cap it at 500).
+ */
+function listQuery(url: URL): ListQuery | MikaErr {
+  const limit = url.searchParams.get("limit");
+  if (limit !== null && !/^[1-9][0-9]{0,8}$/.test(limit)) {
+    return err("VALIDATION_FAILED", "limit must be a positive integer (at most 500 are returned).", {
+      fields: { limit: "a positive integer" },
+    });
+  }
+  const query: ListQuery = {};
+  const status = url.searchParams.get("status");
+  if (status) query.status = status as never;
+  const provider = url.searchParams.get("provider");
+  if (provider) query.provider = provider;
+  if (limit !== null) query.limit = Number(limit);
+  const cursor = url.searchParams.get("cursor");
+  if (cursor) query.cursor = cursor;
+  return query;
+}
+
+/** An ops list route: its query parsed once, then handed to `list`. */
+const listRoute =
+  (list: (query: ListQuery) => Promise<MikaResult<unknown>>): RouteHandler =>
+  async (_request, _params, url) => {
+    const query = listQuery(url);
+    return "ok" in query ? query : list(query);
+  };
+
+/** Why an ops request is denied, or `undefined` when `config.authorize` allows it. */
+async function authorizeOps(engine: Engine, request: Request, url: URL): Promise<MikaErr | undefined> {
+  try {
+    if (await engine.authorize(request)) return undefined;
+  } catch (error) {
+    engine.logger.error("config.authorize threw; the ops request is denied", {
+      path: url.pathname,
+      error: errorMessage(error),
+    });
+    return err(
+      "INTERNAL",
+      "config.authorize(request) threw, so this ops request is denied (see the server log).",
+    );
+  }
+  return err("UNAUTHORIZED", "Ops routes are denied unless config.authorize(request) allows the request.");
+}
 
 /** Builds the handler for a Mika instance. */
 export function createHandler(engine: Engine, mika: Mika): (request: Request) => Promise<Response> {
@@ -98,24 +168,17 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
         POST: async (request, [checkoutId], url) => {
           const body = await readJson(request);
           if (!body.ok) return body;
-          const token = (body.value as { token?: string }).token ?? url.searchParams.get("token") ?? "";
+          const token = body.value.token ?? url.searchParams.get("token") ?? "";
+          if (typeof token !== "string") {
+            return err("VALIDATION_FAILED", "token must be the string checkout.start returned.", {
+              fields: { token: "a string" },
+            });
+          }
           return mika.checkout.cancel({ checkoutId: checkoutId!, token });
         },
       },
     },
-    {
-      pattern: ["ops", "events"],
-      ops: true,
-      methods: {
-        GET: (_request, _params, url) =>
-          mika.webhooks.list({
-            ...(url.searchParams.get("status") ? { status: url.searchParams.get("status") as never } : {}),
-            ...(url.searchParams.get("provider") ? { provider: url.searchParams.get("provider")! } : {}),
-            ...(intParam(url, "limit") ? { limit: intParam(url, "limit")! } : {}),
-            ...(url.searchParams.get("cursor") ? { cursor: url.searchParams.get("cursor")! } : {}),
-          }),
-      },
-    },
+    { pattern: ["ops", "events"], ops: true, methods: { GET: listRoute((q) => mika.webhooks.list(q)) } },
     { pattern: ["ops", "events", ":id"], ops: true, methods: { GET: (_r, [id]) => mika.webhooks.get(id!) } },
     {
       pattern: ["ops", "events", ":id", "replay"],
@@ -123,20 +186,18 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
       methods: { POST: (_r, [id]) => mika.webhooks.replay(id!) },
     },
     { pattern: ["ops", "maintenance"], ops: true, methods: { POST: () => mika.maintenance.run() } },
-    {
-      pattern: ["ops", "orders"],
-      ops: true,
-      methods: {
-        GET: (_r, _p, url) =>
-          mika.orders.list({
-            ...(url.searchParams.get("status") ? { status: url.searchParams.get("status") as never } : {}),
-            ...(intParam(url, "limit") ? { limit: intParam(url, "limit")! } : {}),
-            ...(url.searchParams.get("cursor") ? { cursor: url.searchParams.get("cursor")! } : {}),
-          }),
-      },
-    },
+    { pattern: ["ops", "orders"], ops: true, methods: { GET: listRoute((q) => mika.orders.list(q)) } },
     { pattern: ["ops", "orders", ":id"], ops: true, methods: { GET: (_r, [id]) => mika.orders.get(id!) } },
-    { pattern: ["ops", "subscriptions"], ops: true, methods: { GET: () => mika.subscriptions.list() } },
+    {
+      pattern: ["ops", "subscriptions"],
+      ops: true,
+      methods: { GET: listRoute((q) => mika.subscriptions.list(q)) },
+    },
+    {
+      pattern: ["ops", "subscriptions", ":id"],
+      ops: true,
+      methods: { GET: (_r, [id]) => mika.subscriptions.get(id!) },
+    },
   ];
 
   return async function handler(request: Request): Promise<Response> {
@@ -152,9 +213,14 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
         err("NOT_FOUND", `Mika answers under ${engine.basePath}; ${url.pathname} is not one of its routes.`),
       );
     }
-    const segments = path.slice(engine.basePath.length).split("/").filter(Boolean);
+    const segments = path.slice(engine.basePath.length).split("/").filter(Boolean).map(decodeSegment);
+    if (segments.includes(undefined)) {
+      return envelopeResponse(
+        err("NOT_FOUND", `${url.pathname} is not a Mika route: its percent-encoding is broken.`),
+      );
+    }
     for (const route of routes) {
-      const params = match(route.pattern, segments);
+      const params = match(route.pattern, segments as string[]);
       if (!params) continue;
       const method = request.method.toUpperCase() === "HEAD" ? "GET" : request.method.toUpperCase();
       const run = route.methods[method];
@@ -162,10 +228,9 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
         const allow = Object.keys(route.methods).join(", ");
         return envelopeResponse(err("METHOD_NOT_ALLOWED", `Use ${allow} on this route.`), { allow });
       }
-      if (route.ops && !(await engine.authorize(request))) {
-        return envelopeResponse(
-          err("UNAUTHORIZED", "Ops routes are denied unless config.authorize(request) allows the request."),
-        );
+      if (route.ops) {
+        const denied = await authorizeOps(engine, request, url);
+        if (denied) return envelopeResponse(denied);
       }
       try {
         return envelopeResponse(await run(request, params, url));

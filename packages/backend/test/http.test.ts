@@ -65,3 +65,158 @@ describe("mika.handler routes", () => {
     expect(third.ok && third.data.nextCursor).toBeUndefined();
   });
 });
+
+/** A request body that counts how many chunks were pulled from it. */
+function countedBody(chunks: number, chunkBytes: number, fill = 0x20) {
+  const counter = { pulled: 0 };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (counter.pulled === chunks) return controller.close();
+        counter.pulled++;
+        controller.enqueue(new Uint8Array(chunkBytes).fill(fill));
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, counter };
+}
+
+describe("mika.handler on bad requests to its API routes", () => {
+  const post = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
+    new Request(url(path), {
+      method: "POST",
+      body,
+      headers: { "idempotency-key": "key-1", ...headers },
+      duplex: "half",
+    } as RequestInit);
+
+  it("stops reading a JSON body at 64 KiB instead of buffering all of it", async () => {
+    const { mika } = setup();
+    for (const path of ["/checkout", "/checkout/chk_1/cancel"]) {
+      const { stream, counter } = countedBody(64, 16 * 1024);
+      const res = await mika.handler(post(path, stream));
+      expect(res.status).toBe(413);
+      expect(await res.json()).toMatchObject({ ok: false, error: { code: "PAYLOAD_TOO_LARGE" } });
+      // 64 KiB is four chunks; the reader may pull one or two more before it stops, never all 64.
+      expect(counter.pulled).toBeLessThan(8);
+    }
+  });
+
+  it("refuses a declared Content-Length over the cap without reading the body", async () => {
+    const { mika } = setup();
+    const { stream, counter } = countedBody(4, 1024);
+    const res = await mika.handler(post("/checkout", stream, { "content-length": String(10 * 1024 * 1024) }));
+    expect(res.status).toBe(413);
+    expect(counter.pulled).toBe(0);
+  });
+
+  it("counts the cap in bytes, not characters", async () => {
+    const { mika } = setup();
+    // 30 000 "€" are 30 000 UTF-16 units but 90 000 UTF-8 bytes.
+    const body = JSON.stringify({ note: "€".repeat(30_000) });
+    const res = await mika.handler(post("/checkout", body));
+    expect(res.status).toBe(413);
+  });
+
+  it("answers a JSON body that is not an object with 422, not a 500", async () => {
+    const { mika, logs } = setup();
+    for (const body of ["null", "[]", '"token"', "42"]) {
+      for (const path of ["/checkout", "/checkout/chk_1/cancel"]) {
+        const res = await mika.handler(post(path, body));
+        expect(res.status, `${path} ${body}`).toBe(422);
+        expect(await res.json()).toMatchObject({
+          ok: false,
+          error: { code: "VALIDATION_FAILED", message: expect.stringMatching(/JSON object/) },
+        });
+      }
+    }
+    const numeric = await mika.handler(post("/checkout/chk_1/cancel", '{"token":42}'));
+    expect(numeric.status).toBe(422);
+    expect(await numeric.json()).toMatchObject({ error: { fields: { token: "a string" } } });
+    expect(logs.filter((l) => l.level === "error")).toEqual([]);
+  });
+
+  it("answers a path with broken percent-encoding with a 404 envelope instead of throwing", async () => {
+    const { mika } = setup();
+    const res = await mika.handler(new Request(url("/checkout/%E0%A4%A")));
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({
+      ok: false,
+      error: { code: "NOT_FOUND", message: expect.stringMatching(/percent-encoding/) },
+    });
+  });
+
+  it("denies an ops route with a 500 envelope when config.authorize throws, and logs it", async () => {
+    for (const authorize of [
+      () => {
+        throw new Error("auth backend down");
+      },
+      () => Promise.reject(new Error("auth backend down")),
+    ]) {
+      const { mika, logs } = setup({ config: { authorize } });
+      const res = await mika.handler(new Request(url("/ops/events")));
+      expect(res.status).toBe(500);
+      expect(await res.json()).toMatchObject({
+        ok: false,
+        error: { code: "INTERNAL", message: expect.stringMatching(/config\.authorize/) },
+      });
+      expect(logs).toContainEqual(
+        expect.objectContaining({ level: "error", message: expect.stringMatching(/authorize/) }),
+      );
+    }
+  });
+});
+
+describe("mika.handler ops list routes", () => {
+  const ops = { authorize: () => true };
+  const get = async (mika: ReturnType<typeof setup>["mika"], path: string) => {
+    const res = await mika.handler(new Request(url(path)));
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const subscription = (ref: string, status: string) => ({
+    kind: "subscription.updated" as const,
+    subscriptionRef: ref,
+    status,
+    change: "created",
+    cancelAtPeriodEnd: false,
+    updatedAt: "2025-03-01T10:00:00Z",
+    priceRef: "price_basic",
+  });
+
+  it("pages and filters subscriptions, and reads one by id", async () => {
+    const { mika, deliver } = setup({ config: ops });
+    for (const [i, status] of ["active", "active", "past_due"].entries())
+      await deliver(subscription(`sub_${i}`, status), `msg_sub_${i}`);
+    const first = await get(mika, "/ops/subscriptions?limit=2");
+    expect(first.body.data.items).toHaveLength(2);
+    const rest = await get(mika, `/ops/subscriptions?limit=2&cursor=${first.body.data.nextCursor}`);
+    expect(rest.body.data.items).toHaveLength(1);
+    expect(rest.body.data.nextCursor).toBeUndefined();
+    const pastDue = await get(mika, "/ops/subscriptions?status=past_due");
+    expect(pastDue.body.data.items).toMatchObject([{ subscriptionRef: "sub_2", status: "past_due" }]);
+    const one = await get(mika, `/ops/subscriptions/${pastDue.body.data.items[0].id}`);
+    expect(one.body).toMatchObject({ ok: true, data: { subscriptionRef: "sub_2" } });
+  });
+
+  it("filters orders by provider", async () => {
+    const { mika, deliver } = setup({ config: ops });
+    await deliver(completed(), "msg_order");
+    expect((await get(mika, "/ops/orders?provider=acme")).body.data.items).toHaveLength(1);
+    expect((await get(mika, "/ops/orders?provider=other")).body.data.items).toHaveLength(0);
+  });
+
+  it("rejects a limit that is not a positive integer with 422", async () => {
+    const { mika } = setup({ config: ops });
+    for (const path of ["/ops/events", "/ops/orders", "/ops/subscriptions"]) {
+      for (const limit of ["abc", "0", "-3", "2.5", ""]) {
+        const res = await get(mika, `${path}?limit=${limit}`);
+        expect(res.status, `${path}?limit=${limit}`).toBe(422);
+        expect(res.body.error).toMatchObject({
+          code: "VALIDATION_FAILED",
+          fields: { limit: expect.any(String) },
+        });
+      }
+    }
+  });
+});
