@@ -6,6 +6,7 @@
 import {
   type Capability,
   err,
+  type MikaErr,
   type MikaEvent,
   type MikaResult,
   type OrderRow,
@@ -19,7 +20,7 @@ import {
 import type { Engine } from "./engine.js";
 import { idempotent, providerFailure } from "./idempotency.js";
 import { applyEvent } from "./ledger.js";
-import { releaseReservations, reserveStock } from "./stock.js";
+import { extendReservations, releaseReservations, reserveStock } from "./stock.js";
 import { type Order, toOrder } from "./types.js";
 import { sha256Hex } from "./util.js";
 
@@ -91,12 +92,14 @@ export interface CheckoutOptions {
 }
 
 const HTTP_URL = /^https?:\/\/[^\s]+$/i;
+/** How long stock stays held past the moment a checkout stops being payable. */
+const HOLD_GRACE_MS = 5 * 60_000;
 
 function requireCapability(
   provider: PaymentProvider,
   capability: Capability,
   what: string,
-): MikaResult<never> | undefined {
+): MikaErr | undefined {
   if (provider.capabilities.has(capability)) return undefined;
   return err(
     "PROVIDER_UNSUPPORTED",
@@ -293,7 +296,7 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
             resolved.lines
               .filter((l) => l.sellableId)
               .map((l) => ({ sellableId: l.sellableId!, quantity: l.quantity })),
-            expiresAt + 5 * 60_000,
+            expiresAt + HOLD_GRACE_MS,
             now,
             engine.createId,
           );
@@ -317,6 +320,10 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
             metadata: { ...(input.metadata ?? {}), mika_checkout_id: state.checkoutId },
           }),
         commit: async (tx, state, checkout) => {
+          const providerExpiry = checkout.expiresAt?.getTime();
+          // Stripe, for one, keeps a checkout open for at least 30 minutes: hold the stock as long.
+          if (providerExpiry !== undefined && providerExpiry > state.expiresAt)
+            await extendReservations(tx, state.checkoutId, providerExpiry + HOLD_GRACE_MS, engine.now());
           await tx.update("orders", state.checkoutId, {
             provider_checkout_id: checkout.providerCheckoutId,
             url: checkout.url ?? null,
@@ -473,47 +480,57 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
     const unsupported = requireCapability(provider, "refunds", "refunds");
     if (unsupported || !provider.refunds)
       return unsupported ?? err("PROVIDER_UNSUPPORTED", `${provider.name} has no refund API.`);
-    if (!["paid", "partially_refunded"].includes(order.status)) {
-      return err("CONFLICT", `Order ${order.id} is ${order.status}: only paid orders can be refunded.`);
-    }
-    if (!order.payment_ref)
-      return err("CONFLICT", `Order ${order.id} has no payment reference yet: wait for the payment webhook.`);
-    const remaining = (order.amount ?? 0) - order.refunded_amount;
-    if (input.amount !== undefined) {
-      if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
-        return err("VALIDATION_FAILED", "amount must be a positive integer in minor units.", {
-          fields: { amount: "positive integer" },
-        });
-      }
-      if (input.amount > remaining) {
-        return err(
-          "VALIDATION_FAILED",
-          `amount ${input.amount} is more than the ${remaining} left to refund on order ${order.id}.`,
-          {
-            fields: { amount: `at most ${remaining}` },
-          },
-        );
-      }
-      if (input.amount < remaining) {
-        const partial = requireCapability(provider, "refunds.partial", "partial refunds");
-        if (partial) return partial;
-      }
+    if (input.amount !== undefined && (!Number.isSafeInteger(input.amount) || input.amount <= 0)) {
+      return err("VALIDATION_FAILED", "amount must be a positive integer in minor units.", {
+        fields: { amount: "positive integer" },
+      });
     }
     const refunds = provider.refunds;
-    const paymentRef = order.payment_ref;
-    return (await idempotent(
+    // The order's state is checked once the key is claimed: a retry of a refund that already went
+    // through gets its stored result, even though the order is refunded by now.
+    return (await idempotent<
+      { paymentRef: string; currency: string | null },
+      { ref: string; status: string }
+    >(
       engine,
       provider.name,
       "refund",
       opts?.idempotencyKey,
       { ...input, orderId: order.id },
       {
-        begin: async () => ({ ok: true, state: null }),
-        call: () =>
+        begin: async (tx) => {
+          const current = (await tx.get("orders", order.id, { lock: true })) ?? order;
+          if (!["paid", "partially_refunded"].includes(current.status)) {
+            return err(
+              "CONFLICT",
+              `Order ${current.id} is ${current.status}: only paid orders can be refunded.`,
+            );
+          }
+          if (!current.payment_ref) {
+            return err(
+              "CONFLICT",
+              `Order ${current.id} has no payment reference yet: wait for the payment webhook.`,
+            );
+          }
+          const remaining = (current.amount ?? 0) - current.refunded_amount;
+          if (input.amount !== undefined && input.amount > remaining) {
+            return err(
+              "VALIDATION_FAILED",
+              `amount ${input.amount} is more than the ${remaining} left to refund on order ${current.id}.`,
+              { fields: { amount: `at most ${remaining}` } },
+            );
+          }
+          if (input.amount !== undefined && input.amount < remaining) {
+            const partial = requireCapability(provider, "refunds.partial", "partial refunds");
+            if (partial) return partial;
+          }
+          return { ok: true, state: { paymentRef: current.payment_ref, currency: current.currency } };
+        },
+        call: (state) =>
           refunds.create({
-            paymentRef,
+            paymentRef: state.paymentRef,
             ...(input.amount !== undefined ? { amount: input.amount } : {}),
-            ...(order.currency ? { currency: order.currency } : {}),
+            ...(state.currency ? { currency: state.currency } : {}),
             ...(input.reason ? { reason: input.reason } : {}),
             idempotencyKey: `mika_refund_${opts.idempotencyKey}`,
             checkoutRef: order.id,

@@ -69,3 +69,18 @@ export async function releaseReservations(tx: StoreTx, orderId: string, now: num
   for (const r of rows) await tx.update("reservations", r.id, { status: "released", updated_at: now });
   return rows.length;
 }
+
+/**
+ * Keeps an order's holds until at least `until` (the provider may keep a checkout payable longer than
+ * Mika asked for). Holds already longer stay as they are.
+ */
+export async function extendReservations(
+  tx: StoreTx,
+  orderId: string,
+  until: number,
+  now: number,
+): Promise<void> {
+  const rows = await tx.find("reservations", { order_id: orderId, status: "held" });
+  for (const r of rows)
+    if (r.expires_at < until) await tx.update("reservations", r.id, { expires_at: until, updated_at: now });
+}

@@ -192,6 +192,24 @@ describe("checkout.start", () => {
     expect(again.ok).toBe(true);
     expect((await rows("reservations")).map((r) => r.status).sort()).toEqual(["held", "released"]);
   });
+
+  it("holds stock as long as the provider keeps a checkout payable, when that is longer than asked", async () => {
+    const { provider, account } = shopProvider();
+    account.extendExpiryMs = 20 * 60_000;
+    const { mika, clock } = setup({ providers: [provider], catalog, checkoutTtlMinutes: 10 });
+    const tees = { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls };
+    const first = await mika.checkout.start(tees, { idempotencyKey: "key-hold-1" });
+    expect(first.ok && Date.parse(first.data.expiresAt)).toBe(clock.ms + 30 * 60_000);
+    clock.advance(16 * 60_000); // past Mika's 10 minutes and the 5-minute grace; the buyer can still pay
+    const early = await mika.maintenance.run();
+    expect(early.ok && early.data.releasedReservations).toBe(0);
+    const second = await mika.checkout.start(tees, { idempotencyKey: "key-hold-2" });
+    expect(second).toMatchObject({ status: 409, error: { code: "OUT_OF_STOCK" } });
+    clock.advance(20 * 60_000); // past the provider's 30 minutes and the grace
+    const late = await mika.maintenance.run();
+    expect(late.ok && late.data.releasedReservations).toBe(1);
+    expect((await mika.checkout.start(tees, { idempotencyKey: "key-hold-3" })).ok).toBe(true);
+  });
 });
 
 describe("checkout.status and cancel", () => {
@@ -321,6 +339,38 @@ describe("refunds, subscriptions, portal", () => {
     });
     const order = await env.mika.orders.get(orderId);
     expect(order.ok && order.data.refundedAmount).toBe(0);
+  });
+
+  it("answers a retried refund with its stored result after the refund landed; a new key is refused", async () => {
+    const env = shop();
+    const orderId = await paidOrder(env);
+    const first = await env.mika.refunds.create({ orderId }, { idempotencyKey: "key-ref-retry" });
+    expect(first).toMatchObject({ ok: true, data: { orderId } });
+    const refundRef = first.ok ? first.data.refundRef : "";
+    await env.deliver(
+      {
+        kind: "refund.updated",
+        paymentRef: "pi_r",
+        refundRef,
+        refundedAmount: 1200,
+        amount: 1200,
+        currency: "USD",
+        full: true,
+        status: "succeeded",
+      },
+      "msg_refund_landed",
+    );
+    const order = await env.mika.orders.get(orderId);
+    expect(order.ok && order.data.status).toBe("refunded");
+    // the client lost the first answer and sends the same request again
+    expect(await env.mika.refunds.create({ orderId }, { idempotencyKey: "key-ref-retry" })).toEqual(first);
+    const fresh = await env.mika.refunds.create({ orderId }, { idempotencyKey: "key-ref-fresh" });
+    expect(fresh).toMatchObject({ status: 409, error: { code: "CONFLICT" } });
+    expect(env.account.calls.filter((c) => c.method === "refunds.create")).toHaveLength(1);
+    expect((await env.rows("idempotency")).map((r) => r.id).sort()).toEqual([
+      expect.stringMatching(/^checkout:/),
+      "refund:key-ref-retry",
+    ]);
   });
 
   it("checks capabilities: no partial refunds without refunds.partial, no portal without portal", async () => {

@@ -20,6 +20,8 @@ export interface ShopAccount {
   failNext?: ProviderError;
   /** Milliseconds each create call takes. */
   latencyMs: number;
+  /** The provider keeps a checkout open this much longer than asked (as Stripe's 30-minute minimum does). */
+  extendExpiryMs?: number;
 }
 
 export function shopProvider(
@@ -56,7 +58,9 @@ export function shopProvider(
           status: "open" as const,
           paymentStatus: "unpaid" as const,
           checkoutRef: input.checkoutId,
-          ...(input.expiresAt ? { expiresAt: input.expiresAt } : {}),
+          ...(input.expiresAt
+            ? { expiresAt: new Date(input.expiresAt.getTime() + (account.extendExpiryMs ?? 0)) }
+            : {}),
           input,
         };
         account.sessions.set(id, session);
