@@ -570,25 +570,34 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
       return err("VALIDATION_FAILED", "change needs the new priceRef.", { fields: { priceRef: "required" } });
     }
     const idempotencyKey = `mika_sub_${opts?.idempotencyKey}`;
-    return (await idempotent(engine, provider.name, `subscription.${action}`, opts?.idempotencyKey, input, {
-      begin: async () => ({ ok: true, state: null }),
-      call: () =>
-        action === "cancel"
-          ? api.cancel({
-              subscriptionRef: sub.subscription_ref,
-              atPeriodEnd: input.atPeriodEnd ?? true,
-              idempotencyKey,
-            })
-          : action === "change"
-            ? api.change!({
+    // One scope for every action, with the action in the request: a key reused for another action is
+    // IDEMPOTENCY_MISMATCH, so the provider never sees one key on two different requests.
+    return (await idempotent(
+      engine,
+      provider.name,
+      "subscription",
+      opts?.idempotencyKey,
+      { action, ...input },
+      {
+        begin: async () => ({ ok: true, state: null }),
+        call: () =>
+          action === "cancel"
+            ? api.cancel({
                 subscriptionRef: sub.subscription_ref,
-                priceRef: input.priceRef!,
-                ...(input.quantity ? { quantity: input.quantity } : {}),
+                atPeriodEnd: input.atPeriodEnd ?? true,
                 idempotencyKey,
               })
-            : api[action]!({ subscriptionRef: sub.subscription_ref, idempotencyKey }),
-      commit: async (_tx, _s, result) => ({ subscriptionRef: result.ref, status: result.status }),
-    })) as MikaResult<{ subscriptionRef: string; status: string }>;
+            : action === "change"
+              ? api.change!({
+                  subscriptionRef: sub.subscription_ref,
+                  priceRef: input.priceRef!,
+                  ...(input.quantity ? { quantity: input.quantity } : {}),
+                  idempotencyKey,
+                })
+              : api[action]!({ subscriptionRef: sub.subscription_ref, idempotencyKey }),
+        commit: async (_tx, _s, result) => ({ subscriptionRef: result.ref, status: result.status }),
+      },
+    )) as MikaResult<{ subscriptionRef: string; status: string }>;
   }
 
   async function portal(input: {

@@ -394,6 +394,38 @@ describe("refunds, subscriptions, portal", () => {
     });
   });
 
+  it("refuses one idempotency key for two subscription actions with 409 IDEMPOTENCY_MISMATCH", async () => {
+    const env = shop();
+    await env.deliver(
+      {
+        kind: "subscription.updated",
+        subscriptionRef: "sub_1",
+        status: "active",
+        change: "created",
+        cancelAtPeriodEnd: false,
+        updatedAt: "2025-03-01T00:00:00Z",
+      },
+      "msg_sub_keys",
+    );
+    const list = await env.mika.subscriptions.list();
+    const subscriptionId = list.ok ? list.data.items[0]!.id : "";
+    const canceled = await env.mika.subscriptions.cancel(
+      { subscriptionId },
+      { idempotencyKey: "key-sub-both" },
+    );
+    expect(canceled.ok).toBe(true);
+    const resumed = await env.mika.subscriptions.resume(
+      { subscriptionId },
+      { idempotencyKey: "key-sub-both" },
+    );
+    expect(resumed).toMatchObject({ status: 409, error: { code: "IDEMPOTENCY_MISMATCH" } });
+    expect(
+      env.account.calls
+        .filter((c) => c.method.startsWith("subscriptions."))
+        .map((c) => `${c.method} ${(c.input as { idempotencyKey: string }).idempotencyKey}`),
+    ).toEqual(["subscriptions.cancel mika_sub_key-sub-both"]);
+  });
+
   it("cancels a subscription through the provider and opens the portal", async () => {
     const env = shop();
     await env.deliver(
