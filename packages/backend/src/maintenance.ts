@@ -25,6 +25,8 @@ export interface MaintenanceReport {
 
 const LOCK_ID = "maintenance";
 const LEASE_MS = 10 * 60_000;
+/** How many expired open checkouts one run looks at. */
+const STALE_BATCH = 100;
 
 /** Builds the maintenance runner. `reconcile` asks a provider about a pending checkout. */
 export function createMaintenance(engine: Engine, reconcile: (order: OrderRow) => Promise<unknown>) {
@@ -47,6 +49,29 @@ export function createMaintenance(engine: Engine, reconcile: (order: OrderRow) =
     await engine.store.transaction(async (tx) => {
       const lock = await tx.get("locks", LOCK_ID, { lock: true });
       if (lock?.holder === holder) await tx.update("locks", LOCK_ID, { holder: null, lease_until: null });
+    });
+  }
+
+  /**
+   * Up to {@link STALE_BATCH} open checkouts past their expiry: those never looked at first, then
+   * those looked at longest ago. Each run marks what it looked at, so checkouts that stay open for
+   * days (bank payments) take turns instead of filling every batch.
+   */
+  async function staleCheckouts(now: number): Promise<OrderRow[]> {
+    return engine.store.transaction(async (tx) => {
+      const open = { status: { in: ["pending", "awaiting_payment"] as const }, expires_at: { lte: now } };
+      const unseen = await tx.find(
+        "orders",
+        { ...open, checked_at: null },
+        { orderBy: [{ column: "expires_at", direction: "asc" }], limit: STALE_BATCH },
+      );
+      if (unseen.length === STALE_BATCH) return unseen;
+      const seen = await tx.find(
+        "orders",
+        { ...open, checked_at: { lt: now - engine.statusCheckIntervalMs } },
+        { orderBy: [{ column: "checked_at", direction: "asc" }], limit: STALE_BATCH - unseen.length },
+      );
+      return [...unseen, ...seen];
     });
   }
 
@@ -82,13 +107,7 @@ export function createMaintenance(engine: Engine, reconcile: (order: OrderRow) =
       report.events = await drain(engine, { limit: 500 });
       report.handlers = await retryDueRuns(engine, 500);
       // 4. checkouts pending past their expiry: ask the provider, or expire them
-      const stale = await engine.store.transaction((tx) =>
-        tx.find(
-          "orders",
-          { status: { in: ["pending", "awaiting_payment"] }, expires_at: { lte: now } },
-          { limit: 100 },
-        ),
-      );
+      const stale = await staleCheckouts(now);
       for (const order of stale) {
         try {
           await reconcile(order);
@@ -107,6 +126,9 @@ export function createMaintenance(engine: Engine, reconcile: (order: OrderRow) =
               await releaseReservations(tx, order.id, now);
               return true;
             }
+            // still open (a slow bank payment, say): it goes to the back of the queue
+            const open = current?.status === "pending" || current?.status === "awaiting_payment";
+            if (open && current.checked_at !== now) await tx.update("orders", order.id, { checked_at: now });
             return false;
           });
           if (expired) report.expiredCheckouts++;

@@ -210,6 +210,40 @@ describe("checkout.start", () => {
     expect(late.ok && late.data.releasedReservations).toBe(1);
     expect((await mika.checkout.start(tees, { idempotencyKey: "key-hold-3" })).ok).toBe(true);
   });
+
+  it("expires an abandoned checkout even when over 100 older ones wait on slow bank payments", async () => {
+    const { mika, clock, account, deliver } = shop();
+    const mug = { provider: "acme", lines: [{ sellableId: "mug" }], ...urls };
+    for (let i = 0; i < 100; i++) {
+      const started = await mika.checkout.start(mug, { idempotencyKey: `key-bank-${i}` });
+      if (!started.ok) throw new Error("start failed");
+      // the buyer finished; the money is still on its way (SEPA, ACH)
+      await deliver(
+        {
+          kind: "checkout.completed",
+          checkoutRef: started.data.checkoutId,
+          paymentStatus: "unpaid",
+          amount: 1200,
+          currency: "USD",
+        },
+        `msg_bank_${i}`,
+      );
+    }
+    const abandoned = await mika.checkout.start(mug, { idempotencyKey: "key-abandoned" });
+    if (!abandoned.ok) throw new Error("start failed");
+    clock.advance(2 * 60 * 60_000);
+    const runs = [];
+    for (let i = 0; i < 2; i++) {
+      runs.push(await mika.maintenance.run());
+      clock.advance(60_000);
+    }
+    expect(runs.map((r) => r.ok && r.data.reconciledCheckouts)).toEqual([100, 100]);
+    const order = await mika.orders.get(abandoned.data.checkoutId);
+    expect(order.ok && order.data.status).toBe("expired");
+    // the second run asked about the checkout the first one had not reached
+    const asked = account.calls.filter((c) => c.method === "checkout.retrieve").map((c) => c.input);
+    expect(new Set(asked).size).toBe(101);
+  });
 });
 
 describe("checkout.status and cancel", () => {
