@@ -3,6 +3,7 @@
  * (an order, stock); the provider is called outside any transaction; the result is stored under the
  * key. Same key + same request → the stored result and no second provider call; same key + different
  * request → 409 IDEMPOTENCY_MISMATCH; a concurrent call with the key waits for the first one's result.
+ * The claim is a lease that the running call renews, so only a call whose process died is retried.
  */
 import { err, type MikaErr, type MikaResult, ok, ProviderError, type StoreTx } from "@mika/types";
 import type { Engine } from "./engine.js";
@@ -20,7 +21,10 @@ export interface IdempotentSteps<S, R> {
   fail?(tx: StoreTx, state: S, error: unknown): Promise<void>;
 }
 
+/** How long a claimed key stays claimed without a renewal (a process that died frees it after this). */
 const LEASE_MS = 60_000;
+/** How often a live call renews its key's lease. */
+const RENEW_MS = LEASE_MS / 3;
 
 /** Another call claimed the key between our read and our insert: roll back and look again. */
 class KeyRace extends Error {}
@@ -40,6 +44,46 @@ export function providerFailure(engine: Engine, provider: string, error: unknown
   }
   engine.logger.error(`${provider} call failed unexpectedly`, { error: errorMessage(error) });
   return err("PROVIDER_FAILED", `${provider} could not be reached or answered unexpectedly; retry later.`);
+}
+
+/**
+ * Renews a claimed key's lease while its provider call runs, so a slow call (an SDK may wait 80 s) is
+ * not taken for a dead one and run a second time. `owns` tells whether a row read later is still
+ * this call's claim; `stop` ends the renewals and waits for one in flight.
+ */
+function holdLease(engine: Engine, id: string, lease: number) {
+  let held = lease;
+  let inflight: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (inflight) return;
+    inflight = engine.store
+      .transaction(async (tx) => {
+        const row = await tx.get("idempotency", id, { lock: true });
+        if (row?.status !== "in_progress" || Number(row.lease_until) !== held) return undefined;
+        const next = engine.now() + LEASE_MS;
+        await tx.update("idempotency", id, { lease_until: next });
+        return next;
+      })
+      .then(
+        (next) => {
+          if (next !== undefined) held = next;
+        },
+        (error: unknown) =>
+          engine.logger.warn("renewing an idempotency key's lease failed", { error: errorMessage(error) }),
+      )
+      .finally(() => {
+        inflight = undefined;
+      });
+  }, RENEW_MS);
+  (timer as { unref?: () => void }).unref?.();
+  return {
+    owns: (row: { status: string; lease_until: number | null } | undefined) =>
+      row?.status === "in_progress" && Number(row.lease_until) === held,
+    async stop() {
+      clearInterval(timer);
+      await inflight;
+    },
+  };
 }
 
 /** Runs `steps` once per (scope, key). */
@@ -82,16 +126,17 @@ export async function idempotent<S, R>(
         }
         const begun = await steps.begin(tx);
         if (!begun.ok) return begun;
+        const lease = now + LEASE_MS;
         const inserted = await tx.insert("idempotency", {
           id,
           request_hash: requestHash,
           status: "in_progress",
           response: null,
           created_at: now,
-          lease_until: now + LEASE_MS,
+          lease_until: lease,
         });
         if (!inserted) throw new KeyRace();
-        return { state: begun.state };
+        return { state: begun.state, lease };
       })
       .catch((error: unknown) => {
         if (error instanceof KeyRace) return { wait: true as const };
@@ -109,19 +154,38 @@ export async function idempotent<S, R>(
       continue;
     }
 
+    const lease = holdLease(engine, id, claim.lease);
     let result: R;
     try {
       result = await steps.call(claim.state);
     } catch (error) {
+      await lease.stop();
       await engine.store.transaction(async (tx) => {
         await steps.fail?.(tx, claim.state, error);
-        await tx.delete("idempotency", id);
+        if (lease.owns(await tx.get("idempotency", id, { lock: true }))) await tx.delete("idempotency", id);
       });
       return providerFailure(engine, provider, error);
     }
+    await lease.stop();
     const data = await engine.store.transaction(async (tx) => {
       const response = await steps.commit(tx, claim.state, result);
-      await tx.update("idempotency", id, { status: "done", response, lease_until: null });
+      const row = await tx.get("idempotency", id, { lock: true });
+      if (lease.owns(row)) {
+        await tx.update("idempotency", id, { status: "done", response, lease_until: null });
+      } else if (!row) {
+        // the lease lapsed and a retry that claimed the key failed: this result is the only one
+        await tx.insert("idempotency", {
+          id,
+          request_hash: requestHash,
+          status: "done",
+          response,
+          created_at: engine.now(),
+          lease_until: null,
+        });
+      } else {
+        // The lease lapsed (renewals failed) and a retry claimed the key: its result stays the stored one.
+        engine.logger.warn("an idempotency key's lease lapsed during its provider call", { scope });
+      }
       return response;
     });
     return ok(data);

@@ -1,5 +1,6 @@
+import { setTimeout as realSleep } from "node:timers/promises";
 import { ProviderError } from "@mika/types";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Sellable } from "../src/index.js";
 import { setup } from "./helpers.js";
 import { shopProvider } from "./shop-provider.js";
@@ -141,6 +142,91 @@ describe("checkout.start", () => {
     expect(account.calls.filter((c) => c.method === "checkout.create")).toHaveLength(1);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(new Set(results.map((r) => (r.ok ? r.data.checkoutId : "")))).toHaveProperty("size", 1);
+  });
+
+  describe("a provider call slower than the key's 60-second lease", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** A shop whose first checkout.create waits until `release()`; later ones answer at once. */
+    function slowShop() {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+      const { provider, account } = shopProvider();
+      const create = provider.checkout!.create;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let calls = 0;
+      provider.checkout!.create = async (input) => {
+        if (++calls === 1) await gate;
+        return create(input);
+      };
+      const env = setup({ providers: [provider], catalog });
+      /** Lets `ms` pass on both the app's clock and the timers. */
+      const pass = async (ms: number) => {
+        env.clock.advance(ms);
+        await vi.advanceTimersByTimeAsync(ms);
+        // Web Crypto answers from the thread pool, which fake timers do not wait for: give it real time
+        await realSleep(2);
+      };
+      /** Create calls begun (the slow first one included). */
+      const creates = () => calls;
+      return { ...env, account, release, pass, creates };
+    }
+    const input = { provider: "acme", lines: [{ sellableId: "mug" }], ...urls };
+
+    it("keeps the key claimed while the call runs: a retry after 61 s waits for it, not a second checkout", async () => {
+      const { mika, release, pass, creates, rows } = slowShop();
+      const first = mika.checkout.start(input, { idempotencyKey: "key-slow-1" });
+      while (creates() === 0) await vi.advanceTimersByTimeAsync(1);
+      for (let s = 0; s < 61; s++) await pass(1000); // the call is still running: its lease is renewed
+      let answered = false;
+      const retry = mika.checkout.start(input, { idempotencyKey: "key-slow-1" }).finally(() => {
+        answered = true;
+      });
+      for (let i = 0; i < 20; i++) await pass(50); // a second of polling, with real time for the hashing
+      expect(answered).toBe(false); // it waits for the running call
+      expect(creates()).toBe(1);
+      release();
+      while (!answered) await pass(50);
+      const [a, b] = await Promise.all([first, retry]);
+      expect(a.ok && b.ok && a.data.checkoutId === b.data.checkoutId).toBe(true);
+      expect(creates()).toBe(1);
+      expect(await rows("orders")).toHaveLength(1);
+    });
+
+    it("a call whose lease lapsed stores its result when the retry that took the key failed", async () => {
+      const { mika, clock, account, release, creates } = slowShop();
+      const first = mika.checkout.start(input, { idempotencyKey: "key-slow-3" });
+      while (creates() === 0) await vi.advanceTimersByTimeAsync(1);
+      clock.advance(61_000);
+      account.failNext = new ProviderError("try later", { providerStatus: 503 });
+      const retry = await mika.checkout.start(input, { idempotencyKey: "key-slow-3" });
+      expect(retry).toMatchObject({ status: 502, error: { code: "PROVIDER_FAILED" } });
+      release();
+      const late = await first;
+      expect(late.ok).toBe(true);
+      expect(await mika.checkout.start(input, { idempotencyKey: "key-slow-3" })).toEqual(late);
+      expect(creates()).toBe(2);
+    });
+
+    it("a call whose lease lapsed (no renewal got through) does not overwrite the retry's stored result", async () => {
+      const { mika, clock, release, creates, store } = slowShop();
+      const first = mika.checkout.start(input, { idempotencyKey: "key-slow-2" });
+      while (creates() === 0) await vi.advanceTimersByTimeAsync(1);
+      clock.advance(61_000); // the app's clock jumps; no renewal timer had a chance to run
+      const retry = await mika.checkout.start(input, { idempotencyKey: "key-slow-2" });
+      expect(creates()).toBe(2);
+      release();
+      const late = await first;
+      expect(late.ok && retry.ok && late.data.checkoutId !== retry.data.checkoutId).toBe(true);
+      const again = await mika.checkout.start(input, { idempotencyKey: "key-slow-2" });
+      expect(again).toEqual(retry);
+      const key = await store.transaction((tx) => tx.get("idempotency", "checkout:key-slow-2"));
+      expect(key).toMatchObject({ status: "done" });
+    });
   });
 
   it("holds tracked stock, refuses beyond it with 409 OUT_OF_STOCK and holds nothing on failure", async () => {
