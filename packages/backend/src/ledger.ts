@@ -301,8 +301,19 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         return applied(result.intents, result.order);
       }
       if (event.kind === "payment.failed") {
+        if (order.status === "pending") {
+          // An attempt failed inside a checkout that is still open (a declined card): the buyer can
+          // try again, so the order stays pending and keeps its stock; the reason is kept for ops.
+          const next = await saveOrder(
+            tx,
+            order,
+            { ...patch, failure_reason: event.reason ?? "payment attempt failed" },
+            ctx.now,
+          );
+          return applied([], next);
+        }
         let next = order;
-        if (order.status === "pending" || order.status === "awaiting_payment") {
+        if (order.status === "awaiting_payment") {
           next = await saveOrder(
             tx,
             order,
@@ -344,7 +355,9 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
       );
       if (existing) {
         await tx.update("refunds", existing.id, {
-          status: event.status,
+          // a late "pending" never takes back a refund's outcome (deliveries arrive out of order)
+          status:
+            event.status === "pending" && existing.status !== "pending" ? existing.status : event.status,
           refunded_amount: perRefund
             ? event.refundedAmount
             : Math.max(existing.refunded_amount, event.refundedAmount),

@@ -385,6 +385,44 @@ describe("checkout.status and cancel", () => {
     expect(retrieves()).toBe(3);
   });
 
+  it("keeps a checkout pending, with its stock, when one payment attempt inside it is declined", async () => {
+    const { mika, deliver, clock } = shop();
+    const tees = { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls };
+    const started = await mika.checkout.start(tees, { idempotencyKey: "key-declined-1" });
+    if (!started.ok) throw new Error("start failed");
+    const declined = await deliver(
+      {
+        kind: "payment.failed",
+        checkoutRef: started.data.checkoutId,
+        paymentRef: "pi_declined",
+        reason: "card_declined",
+        amount: 5000,
+        currency: "USD",
+      },
+      "msg_declined",
+    );
+    expect(declined.status).toBe(200);
+    const order = await mika.orders.get(started.data.checkoutId);
+    expect(order.ok && order.data).toMatchObject({ status: "pending", failureReason: "card_declined" });
+    const other = await mika.checkout.start(tees, { idempotencyKey: "key-declined-2" });
+    expect(other).toMatchObject({ status: 409, error: { code: "OUT_OF_STOCK" } });
+    // the buyer tries another card, which goes through
+    clock.advance(1000);
+    await deliver(
+      {
+        kind: "checkout.completed",
+        checkoutRef: started.data.checkoutId,
+        paymentRef: "pi_declined",
+        paymentStatus: "paid",
+        amount: 5000,
+        currency: "USD",
+      },
+      "msg_paid_after_decline",
+    );
+    const paid = await mika.orders.get(started.data.checkoutId);
+    expect(paid.ok && paid.data).toMatchObject({ status: "paid", failureReason: null });
+  });
+
   it("cancel expires the provider session, releases stock and marks canceled; after paid it is refused", async () => {
     const { mika, account, rows, deliver } = shop();
     const started = await mika.checkout.start(

@@ -151,6 +151,31 @@ describe("ledger", () => {
     ]);
   });
 
+  it("keeps a refund's outcome when its pending event arrives late, so the total counts it", async () => {
+    const { deliver, mika, rows } = setup();
+    await deliver(completed({ checkoutRef: "chk_late" }), "msg_paid_late");
+    const adjustment = (refundRef: string, refundedAmount: number, status: string) => ({
+      kind: "refund.updated" as const,
+      paymentRef: "pi_1",
+      refundRef,
+      refundedAmount,
+      amount: refundedAmount,
+      cumulative: false,
+      currency: "USD",
+      full: false,
+      status,
+    });
+    await deliver(adjustment("adj_a", 100, "succeeded"), "msg_a_approved");
+    await deliver(adjustment("adj_a", 100, "pending"), "msg_a_created_late");
+    await deliver(adjustment("adj_b", 200, "succeeded"), "msg_b_approved");
+    const order = await mika.orders.get("chk_late");
+    expect(order.ok && order.data).toMatchObject({ status: "partially_refunded", refundedAmount: 300 });
+    expect((await rows("refunds")).map((r) => [r.refund_ref, r.status]).sort()).toEqual([
+      ["adj_a", "succeeded"],
+      ["adj_b", "succeeded"],
+    ]);
+  });
+
   it("records a pending refund without moving money", async () => {
     const { deliver, mika } = setup();
     await deliver(completed({ checkoutRef: "chk_p" }), "msg_paid_p");
