@@ -96,11 +96,43 @@ const applied = (
 };
 
 /** Finds the order an event is about, locked for update. */
-async function findOrder(tx: StoreTx, event: MikaEvent): Promise<OrderRow | undefined> {
+/**
+ * Why an event that names an order by `checkoutRef` cannot be that order's, or `undefined` when it
+ * can. The ref travels in fields a buyer can sometimes set on a checkout of their own (custom data,
+ * `client_reference_id`), so an event that comes from another provider checkout, or is in another
+ * currency, does not settle the order it names.
+ */
+function contradiction(order: OrderRow, event: MikaEvent): string | undefined {
+  if (
+    event.providerCheckoutId &&
+    order.provider_checkout_id &&
+    event.providerCheckoutId !== order.provider_checkout_id
+  ) {
+    return `it names order ${order.id} but comes from provider checkout ${event.providerCheckoutId}, not ${order.provider_checkout_id}`;
+  }
+  const currency = "currency" in event ? event.currency : undefined;
+  if (currency && order.currency && currency.toUpperCase() !== order.currency.toUpperCase())
+    return `it names order ${order.id} but is in ${currency}, not ${order.currency}`;
+  return undefined;
+}
+
+/**
+ * The order an event is about. `refused` receives why the order its `checkoutRef` names was not
+ * taken (see {@link contradiction}); the event is then matched by its other refs only.
+ */
+async function findOrder(
+  tx: StoreTx,
+  event: MikaEvent,
+  refused?: { reason?: string },
+): Promise<OrderRow | undefined> {
   const provider = event.provider as string;
   if (event.checkoutRef) {
     const order = await tx.get("orders", event.checkoutRef, { lock: true });
-    if (order && order.provider === provider) return order;
+    if (order && order.provider === provider) {
+      const reason = contradiction(order, event);
+      if (!reason) return order;
+      if (refused) refused.reason = reason;
+    }
   }
   const byColumn = async (
     column: "provider_checkout_id" | "payment_ref" | "provider_order_ref",
@@ -173,7 +205,10 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
       break;
   }
 
-  const order = await findOrder(tx, event);
+  const refused: { reason?: string } = {};
+  const order = await findOrder(tx, event, refused);
+  // an order the event names but that is not there yet: wait for it (not when it is there but refused)
+  const awaited = Boolean(event.checkoutRef) && !refused.reason;
   if (order && order.livemode !== event.livemode) {
     return {
       result: "ignored",
@@ -188,7 +223,8 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         // A checkout Mika did not start (payment link, provider-hosted store…): the order is born in its
         // final state, in one write. It holds no stock, so there is nothing to commit.
         const row: OrderRow = {
-          id: event.checkoutRef ?? ctx.createId("ord"),
+          // a ref that named another purchase's order is not this order's id
+          id: (!refused.reason && event.checkoutRef) || ctx.createId("ord"),
           provider: event.provider,
           status: paid ? "paid" : "awaiting_payment",
           mode: event.mode ?? (event.subscriptionRef ? "subscription" : "payment"),
@@ -208,7 +244,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
           url: null,
           expires_at: null,
           lines: null,
-          metadata: null,
+          metadata: refused.reason ? { mika_refused_checkout_ref: refused.reason } : null,
           failure_reason: null,
           paid_at: paid ? ctx.now : null,
           checked_at: null,
@@ -245,7 +281,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
 
     case "checkout.expired": {
       if (!order)
-        return event.checkoutRef
+        return awaited
           ? { result: "parked", reason: awaitingOrder(event) }
           : { result: "ignored", reason: "no such checkout" };
       let next = order;
@@ -265,7 +301,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
           : event.kind === "payment.failed"
             ? "failed"
             : "uncollectible";
-      if (!order && event.checkoutRef) return { result: "parked", reason: awaitingOrder(event) };
+      if (!order && awaited) return { result: "parked", reason: awaitingOrder(event) };
       await tx.insert("payments", {
         id: ctx.createId("pay"),
         provider: event.provider,
@@ -341,7 +377,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
 
     case "refund.updated": {
       if (!order) {
-        return event.checkoutRef || event.paymentRef
+        return awaited || event.paymentRef
           ? { result: "parked", reason: awaitingOrder(event) }
           : { result: "ignored", reason: "refund for an unknown payment" };
       }

@@ -423,6 +423,69 @@ describe("checkout.status and cancel", () => {
     expect(paid.ok && paid.data).toMatchObject({ status: "paid", failureReason: null });
   });
 
+  it("does not let a payment from another provider checkout, or in another currency, settle an order", async () => {
+    const { mika, deliver, rows } = shop();
+    const started = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
+      { idempotencyKey: "key-spoof-1" },
+    );
+    if (!started.ok) throw new Error("start failed");
+    const checkoutId = started.data.checkoutId;
+    const [order] = await rows("orders");
+    // a buyer's own cheap checkout that carries this order's id in its custom data
+    const foreign = await deliver(
+      {
+        kind: "checkout.completed",
+        checkoutRef: checkoutId,
+        providerCheckoutId: "cs_someone_else",
+        paymentRef: "pi_cheap",
+        paymentStatus: "paid",
+        amount: 100,
+        currency: "USD",
+      },
+      "msg_foreign_checkout",
+    );
+    expect(foreign.status).toBe(200);
+    const otherCurrency = await deliver(
+      {
+        kind: "payment.succeeded",
+        checkoutRef: checkoutId,
+        paymentRef: "pi_yen",
+        amount: 5000,
+        currency: "JPY",
+      },
+      "msg_other_currency",
+    );
+    expect(otherCurrency.body.data.status).toBe("processed");
+    const target = await mika.orders.get(checkoutId);
+    expect(target.ok && target.data.status).toBe("pending");
+    const all = await rows("orders");
+    expect(all).toHaveLength(2);
+    const separate = all.find((o) => o.id !== checkoutId)!;
+    expect(separate).toMatchObject({
+      status: "paid",
+      amount: 100,
+      provider_checkout_id: "cs_someone_else",
+      metadata: { mika_refused_checkout_ref: expect.stringContaining("cs_someone_else") },
+    });
+    expect(await rows("payments")).toMatchObject([{ payment_ref: "pi_yen", order_id: null }]);
+    // the real checkout's own event, its currency in lower case, still settles it
+    await deliver(
+      {
+        kind: "checkout.completed",
+        checkoutRef: checkoutId,
+        providerCheckoutId: order!.provider_checkout_id!,
+        paymentRef: "pi_real",
+        paymentStatus: "paid",
+        amount: 5000,
+        currency: "usd",
+      },
+      "msg_real_checkout",
+    );
+    const paid = await mika.orders.get(checkoutId);
+    expect(paid.ok && paid.data.status).toBe("paid");
+  });
+
   it("cancel expires the provider session, releases stock and marks canceled; after paid it is refused", async () => {
     const { mika, account, rows, deliver } = shop();
     const started = await mika.checkout.start(
