@@ -96,8 +96,10 @@ function mapTransaction(webhook: VerifiedWebhook, data: Json): MikaEvent | undef
   switch (webhook.eventType) {
     case "transaction.completed": {
       // A renewal or a subscription update also completes a transaction; only a checkout (origin web
-      // or api, or one that carries Mika's checkout id) is a checkout.completed. The rest is money in.
-      const isCheckout = refs.checkoutRef !== undefined || CHECKOUT_ORIGINS.has(String(data.origin));
+      // or api) is a checkout.completed. The rest is money in. Paddle copies a subscription's
+      // custom_data onto its renewals, so Mika's checkout id decides only when the origin is missing.
+      const origin = str(data.origin);
+      const isCheckout = origin ? CHECKOUT_ORIGINS.has(origin) : refs.checkoutRef !== undefined;
       if (!isCheckout) {
         if (money.amount === undefined || !money.currency) return undefined;
         return eventBase(webhook, "payment.succeeded", refs, {

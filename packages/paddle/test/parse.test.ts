@@ -275,6 +275,28 @@ describe("mapping rules beyond the fixtures", () => {
     });
   });
 
+  it("a renewal that carries the subscription's copied custom_data is still payment.succeeded", async () => {
+    const body = patched("transaction.completed", (d) => {
+      d.origin = "subscription_recurring";
+      d.subscription_id = "sub_renewal";
+      d.custom_data = { mika_checkout_id: "co_original" };
+    });
+    expect(provider.parseWebhookEvent(await verified(body))).toMatchObject({
+      kind: "payment.succeeded",
+      checkoutRef: "co_original",
+      subscriptionRef: "sub_renewal",
+      amount: 65215,
+    });
+    const noOrigin = patched("transaction.completed", (d) => {
+      d.origin = undefined;
+      d.custom_data = { mika_checkout_id: "co_123" };
+    });
+    expect(provider.parseWebhookEvent(await verified(noOrigin))).toMatchObject({
+      kind: "checkout.completed",
+      checkoutRef: "co_123",
+    });
+  });
+
   it("a zero-total completed transaction needs no payment", async () => {
     const body = patched("transaction.completed", (d) => {
       const totals = (d.details as { totals: Record<string, string> }).totals;
