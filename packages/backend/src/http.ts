@@ -41,6 +41,16 @@ async function readJson(request: Request): Promise<{ ok: true; value: Record<str
   const bytes = await readCapped(request, MAX_JSON_BODY);
   if (bytes === "too-large")
     return err("PAYLOAD_TOO_LARGE", `The request body is larger than ${MAX_JSON_BODY} bytes: send less.`);
+  if (bytes === "used")
+    return err(
+      "INTERNAL",
+      "The request body was read before mika.handler got it: pass the untouched Request.",
+    );
+  if (bytes === "unreadable")
+    return err(
+      "VALIDATION_FAILED",
+      "The request body could not be read (the connection broke off?): send it again.",
+    );
   let value: unknown;
   try {
     const text = strictUtf8.decode(bytes);

@@ -69,36 +69,45 @@ export function errorMessage(error: unknown): string {
 
 /**
  * Reads at most `max` bytes of a request body; never buffers more than `max` + one chunk. A declared
- * `Content-Length` over `max` is refused before any of the body is read.
+ * `Content-Length` over `max` is refused before any of the body is read. `"used"`: something read the
+ * body before; `"unreadable"`: the stream failed (the client went away mid-body).
  */
-export async function readCapped(request: Request, max: number): Promise<Uint8Array | "too-large"> {
+export async function readCapped(
+  request: Request,
+  max: number,
+): Promise<Uint8Array | "too-large" | "used" | "unreadable"> {
+  if (request.bodyUsed) return "used";
   const length = request.headers.get("content-length");
   const declared = length === null ? Number.NaN : Number(length);
   if (declared > max) return "too-large";
   if (!request.body) return new Uint8Array(0);
-  if (declared >= 0) {
-    // HTTP framing bounds a body with a declared length: read it in one go, and still check the size.
-    const bytes = new Uint8Array(await request.arrayBuffer());
-    return bytes.byteLength > max ? "too-large" : bytes;
-  }
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      return "too-large";
+  try {
+    if (declared >= 0) {
+      // HTTP framing bounds a body with a declared length: read it in one go, and still check the size.
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      return bytes.byteLength > max ? "too-large" : bytes;
     }
-    chunks.push(value);
+    const reader = request.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) {
+        await reader.cancel().catch(() => undefined);
+        return "too-large";
+      }
+      chunks.push(value);
+    }
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const c of chunks) {
+      out.set(c, offset);
+      offset += c.byteLength;
+    }
+    return out;
+  } catch {
+    return "unreadable";
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
 }

@@ -300,6 +300,20 @@ export async function receive(
       `The webhook body is larger than ${engine.maxBodyBytes} bytes: raise config.maxBodyBytes if this sender really sends such events.`,
     );
   }
+  if (body === "used") {
+    return err(
+      "WEBHOOK_INVALID",
+      "The request body was read before Mika got it: hand Mika the untouched Request (no body parser on the webhook route).",
+      { detail: "BODY_NOT_RAW" },
+    );
+  }
+  if (body === "unreadable") {
+    return err(
+      "WEBHOOK_INVALID",
+      "The webhook body could not be read (the connection broke off?): nothing was stored, so the sender delivers it again.",
+      { detail: "PAYLOAD_INVALID" },
+    );
+  }
   if (body.length === 0) {
     return err(
       "WEBHOOK_INVALID",

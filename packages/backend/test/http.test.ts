@@ -137,6 +137,43 @@ describe("mika.handler on bad requests to its API routes", () => {
     expect(logs.filter((l) => l.level === "error")).toEqual([]);
   });
 
+  it("answers a body that breaks off mid-stream, or was already read, with an envelope", async () => {
+    const { mika, rows } = setup();
+    const broken = () =>
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.error(new Error("socket hang up"));
+        },
+      });
+    const received = await mika.webhooks.receive({
+      provider: "acme",
+      request: new Request(url("/webhooks/acme"), {
+        method: "POST",
+        body: broken(),
+        duplex: "half",
+      } as RequestInit),
+    });
+    expect(received).toMatchObject({
+      ok: false,
+      status: 400,
+      error: {
+        code: "WEBHOOK_INVALID",
+        detail: "PAYLOAD_INVALID",
+        message: expect.stringMatching(/nothing was stored/),
+      },
+    });
+    const used = new Request(url("/webhooks/acme"), { method: "POST", body: "{}" });
+    await used.text();
+    expect(await mika.webhooks.receive({ provider: "acme", request: used })).toMatchObject({
+      ok: false,
+      error: { code: "WEBHOOK_INVALID", detail: "BODY_NOT_RAW" },
+    });
+    const api = await mika.handler(post("/checkout", broken()));
+    expect(api.status).toBe(422);
+    expect(await api.json()).toMatchObject({ error: { code: "VALIDATION_FAILED" } });
+    expect(await rows("events")).toEqual([]);
+  });
+
   it("answers a path with broken percent-encoding with a 404 envelope instead of throwing", async () => {
     const { mika } = setup();
     const res = await mika.handler(new Request(url("/checkout/%E0%A4%A")));
