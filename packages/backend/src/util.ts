@@ -1,5 +1,5 @@
 /** Small helpers shared by the backend's modules. */
-import { toHex, utf8 } from "@mika/types";
+import { concatBytes, toHex, utf8 } from "@mika/types";
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -100,13 +100,7 @@ export async function readCapped(
       }
       chunks.push(value);
     }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const c of chunks) {
-      out.set(c, offset);
-      offset += c.byteLength;
-    }
-    return out;
+    return concatBytes(...chunks);
   } catch {
     return "unreadable";
   }

@@ -541,6 +541,23 @@ describe("refunds, subscriptions, portal", () => {
     return started.data.checkoutId;
   }
 
+  /** Delivers an active subscription `sub_1` and returns its Mika id. */
+  async function activeSubscription(env: ReturnType<typeof shop>) {
+    await env.deliver(
+      {
+        kind: "subscription.updated",
+        subscriptionRef: "sub_1",
+        status: "active",
+        change: "created",
+        cancelAtPeriodEnd: false,
+        updatedAt: "2025-03-01T00:00:00Z",
+      },
+      "msg_sub",
+    );
+    const list = await env.mika.subscriptions.list();
+    return list.ok ? list.data.items[0]!.id : "";
+  }
+
   it("refuses a refund over the paid amount with 422 and passes a valid one to the provider, idempotently", async () => {
     const env = shop();
     const orderId = await paidOrder(env);
@@ -617,19 +634,7 @@ describe("refunds, subscriptions, portal", () => {
 
   it("refuses one idempotency key for two subscription actions with 409 IDEMPOTENCY_MISMATCH", async () => {
     const env = shop();
-    await env.deliver(
-      {
-        kind: "subscription.updated",
-        subscriptionRef: "sub_1",
-        status: "active",
-        change: "created",
-        cancelAtPeriodEnd: false,
-        updatedAt: "2025-03-01T00:00:00Z",
-      },
-      "msg_sub_keys",
-    );
-    const list = await env.mika.subscriptions.list();
-    const subscriptionId = list.ok ? list.data.items[0]!.id : "";
+    const subscriptionId = await activeSubscription(env);
     const canceled = await env.mika.subscriptions.cancel(
       { subscriptionId },
       { idempotencyKey: "key-sub-both" },
@@ -649,19 +654,7 @@ describe("refunds, subscriptions, portal", () => {
 
   it("cancels a subscription through the provider and opens the portal", async () => {
     const env = shop();
-    await env.deliver(
-      {
-        kind: "subscription.updated",
-        subscriptionRef: "sub_1",
-        status: "active",
-        change: "created",
-        cancelAtPeriodEnd: false,
-        updatedAt: "2025-03-01T00:00:00Z",
-      },
-      "msg_sub",
-    );
-    const list = await env.mika.subscriptions.list();
-    const id = list.ok ? list.data.items[0]!.id : "";
+    const id = await activeSubscription(env);
     const res = await env.mika.subscriptions.cancel({ subscriptionId: id }, { idempotencyKey: "key-sub-1" });
     expect(res).toMatchObject({ ok: true, data: { subscriptionRef: "sub_1" } });
     expect(env.account.calls.at(-1)).toMatchObject({

@@ -12,6 +12,19 @@ const sub = (status: string, updatedAt: string, over: Record<string, unknown> = 
   ...over,
 });
 
+/** A per-refund event (as Paddle's adjustments are): its own amount, not a running total. */
+const adjustment = (refundRef: string, refundedAmount: number, status: string) => ({
+  kind: "refund.updated" as const,
+  paymentRef: "pi_1",
+  refundRef,
+  refundedAmount,
+  amount: refundedAmount,
+  cumulative: false,
+  currency: "USD",
+  full: false,
+  status,
+});
+
 describe("ledger", () => {
   it("keeps the newer snapshot when an older subscription update arrives after a newer one", async () => {
     const { deliver, mika } = setup();
@@ -126,17 +139,6 @@ describe("ledger", () => {
   it("adds up per-refund events (cumulative: false) by refundRef: 500 + 1000 of 1500 → refunded, a re-sent refund counts once", async () => {
     const { deliver, mika, rows } = setup();
     await deliver(completed({ checkoutRef: "chk_pr" }), "msg_paid_pr");
-    const adjustment = (refundRef: string, refundedAmount: number, status: string) => ({
-      kind: "refund.updated" as const,
-      paymentRef: "pi_1",
-      refundRef,
-      refundedAmount,
-      amount: refundedAmount,
-      cumulative: false,
-      currency: "USD",
-      full: false,
-      status,
-    });
     await deliver(adjustment("adj_a", 500, "pending"), "msg_a_pending");
     await deliver(adjustment("adj_a", 500, "succeeded"), "msg_a_approved");
     await deliver(adjustment("adj_a", 500, "succeeded"), "msg_a_resent_with_new_id");
@@ -154,17 +156,6 @@ describe("ledger", () => {
   it("keeps a refund's outcome when its pending event arrives late, so the total counts it", async () => {
     const { deliver, mika, rows } = setup();
     await deliver(completed({ checkoutRef: "chk_late" }), "msg_paid_late");
-    const adjustment = (refundRef: string, refundedAmount: number, status: string) => ({
-      kind: "refund.updated" as const,
-      paymentRef: "pi_1",
-      refundRef,
-      refundedAmount,
-      amount: refundedAmount,
-      cumulative: false,
-      currency: "USD",
-      full: false,
-      status,
-    });
     await deliver(adjustment("adj_a", 100, "succeeded"), "msg_a_approved");
     await deliver(adjustment("adj_a", 100, "pending"), "msg_a_created_late");
     await deliver(adjustment("adj_b", 200, "succeeded"), "msg_b_approved");
