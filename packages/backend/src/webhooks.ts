@@ -64,7 +64,15 @@ async function afterCommit(engine: Engine, _provider: string, result: ProcessRes
   if (engine.runHandlers && result.runs.length && result.event) {
     await runRecordedRuns(engine, result.runs, result.event, result.order ?? result.orderId);
   }
-  for (const id of result.unparked ?? []) await processStored(engine, id);
+  for (const id of result.unparked ?? []) {
+    // This event is committed: a store error on a parked one leaves that one pending, still due.
+    await processStored(engine, id).catch((error: unknown) =>
+      engine.logger.warn("retrying a parked event failed; maintenance will try again", {
+        id,
+        error: errorMessage(error),
+      }),
+    );
+  }
 }
 
 /**
@@ -101,6 +109,8 @@ async function applyAndRecord(
       parked_reason: outcome.reason,
       attempts,
       next_attempt_at: now + backoffMs(attempts, engine.retry.baseMs, engine.retry.maxMs),
+      // a drain's claim ends here, so the next try comes when the backoff says, not when the lease ends
+      lease_until: null,
       processed_at: null,
       updated_at: now,
     });
@@ -159,7 +169,10 @@ async function recordFailure(
   const recorded = await engine.store.transaction(async (tx) => {
     const settled = (current: EventRow) => current.status === "processed" || current.status === "ignored";
     const patchFor = (current: EventRow | undefined) => {
-      const attempts = (current?.attempts ?? row.attempts) + 1;
+      const before = current ?? row;
+      // Waiting while parked is not failing: a parked event's first failure is attempt 1.
+      const parked = before.status === "pending" && before.parked_reason !== null;
+      const attempts = (parked ? 0 : before.attempts) + 1;
       return {
         status: "failed" as const,
         attempts,
@@ -454,7 +467,7 @@ export async function receive(
     );
   }
 
-  if (outcome === "duplicate") return duplicate(engine, row);
+  if (outcome === "duplicate") return guarded(engine, "Counting a redelivery", () => duplicate(engine, row));
   if (outcome === "accepted") return answer("accepted");
   if (outcome.status === "failed") return err("INTERNAL", outcome.error);
   await afterCommit(engine, row.provider, outcome);

@@ -485,6 +485,81 @@ describe("a store closed under the app (shutdown)", () => {
   });
 });
 
+describe("parked events (waiting for their order)", () => {
+  const payment = {
+    kind: "payment.succeeded" as const,
+    checkoutRef: "chk_late_order",
+    paymentRef: "pi_late",
+    amount: 1500,
+    currency: "USD",
+  };
+
+  it("retries when the backoff says, not when a drain's 5-minute claim runs out", async () => {
+    const { deliver, mika, clock } = setup();
+    expect((await deliver(payment, "msg_parked")).body.data.status).toBe("parked");
+    clock.advance(2_000);
+    expect(await mika.webhooks.drain()).toMatchObject({ ok: true, data: { parked: 1 } });
+    clock.advance(10_000);
+    expect(await mika.webhooks.drain()).toMatchObject({ ok: true, data: { parked: 1 } });
+  });
+
+  it("counts its first real failure as attempt 1 however long it waited, so it is retried", async () => {
+    const broken = { payments: false };
+    const store = storeWithInsert(async (table, write) => {
+      if (table === "payments" && broken.payments) throw new Error("disk full");
+      return write();
+    });
+    const { deliver, mika, clock } = setup({
+      store,
+      config: { retry: { baseMs: 1000, maxMs: 60_000, maxAttempts: 3 } },
+    });
+    const parked = await deliver(payment, "msg_parked_long");
+    for (let i = 0; i < 4; i++) {
+      clock.advance(120_000);
+      await mika.webhooks.drain();
+    }
+    broken.payments = true;
+    // the order arrives; the parked payment is tried at once, and fails
+    await deliver(completed({ checkoutRef: "chk_late_order", paymentRef: "pi_late" }), "msg_order_arrives");
+    const row = await store.transaction((tx) => tx.get("events", parked.body.data.id));
+    expect(row).toMatchObject({ status: "failed", attempts: 1, next_attempt_at: expect.any(Number) });
+    broken.payments = false;
+    clock.advance(120_000);
+    expect(await mika.maintenance.run()).toMatchObject({ ok: true, data: { events: { processed: 1 } } });
+  });
+});
+
+describe("a redelivery that meets a store error", () => {
+  it("is answered with an envelope, not a thrown error", async () => {
+    const inner = memoryStore();
+    const failing = { finds: false };
+    const store: MikaStore = {
+      ...inner,
+      transaction: (fn) =>
+        inner.transaction((tx) =>
+          fn({
+            ...tx,
+            find: (table, where, options) =>
+              failing.finds && table === "events"
+                ? Promise.reject(new Error("connection reset"))
+                : tx.find(table, where, options),
+          }),
+        ),
+    };
+    const { deliver, mika, clock, logs } = setup({ store });
+    await deliver(completed(), "msg_twice");
+    failing.finds = true;
+    const answer = await mika.webhooks.receive({
+      provider: "acme",
+      request: await webhookRequest(completed(), { id: "msg_twice", nowMs: clock.ms }),
+    });
+    expect(answer).toMatchObject({ ok: false, status: 500, error: { code: "INTERNAL" } });
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: "error", message: "Counting a redelivery failed" }),
+    );
+  });
+});
+
 describe("deferred processing", () => {
   it("stores, answers 200 accepted at once, and applies on drain", async () => {
     const { deliver, mika, rows } = setup({ config: { processing: "deferred" } });
