@@ -7,12 +7,32 @@ const escapeHtml = (text: string) =>
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
   );
 
-/** Formats minor units with their currency (`1999, "USD"` → `USD 19.99`); zero-decimal currencies as they are. */
+/** Digits after the decimal point per currency code (ISO 4217 minor units, from the runtime's Intl). */
+const minorDigits = new Map<string, number>();
+
+function digitsOf(code: string): number {
+  let digits = minorDigits.get(code);
+  if (digits === undefined) {
+    try {
+      const format = new Intl.NumberFormat("en", { style: "currency", currency: code });
+      digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+    } catch {
+      digits = 2; // not a currency code Intl knows
+    }
+    minorDigits.set(code, digits);
+  }
+  return digits;
+}
+
+/**
+ * Formats minor units with their currency, by the currency's own minor unit: `1999, "USD"` →
+ * `USD 19.99`, `500, "JPY"` → `JPY 500`, `1500, "KWD"` → `KWD 1.500`.
+ */
 export function formatAmount(amount: number | null | undefined, currency: string | null | undefined): string {
   if (amount === null || amount === undefined) return "an unknown amount";
   const code = (currency ?? "").toUpperCase();
-  const zeroDecimal = ["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "RWF"].includes(code);
-  const value = zeroDecimal ? String(amount) : (amount / 100).toFixed(2);
+  const digits = code ? digitsOf(code) : 2;
+  const value = (amount / 10 ** digits).toFixed(digits);
   return code ? `${code} ${value}` : value;
 }
 

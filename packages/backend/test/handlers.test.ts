@@ -1,6 +1,6 @@
 import type { HandlerRunRow, MikaStore } from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
-import { memoryStore, type NotificationIntent } from "../src/index.js";
+import { formatAmount, memoryStore, type NotificationIntent } from "../src/index.js";
 import { completed, setup } from "./helpers.js";
 
 describe("host handlers", () => {
@@ -102,6 +102,18 @@ describe("runHandlers: false (ops tools)", () => {
     expect(await store.transaction((tx) => tx.find("handler_runs", {}))).toMatchObject([
       { handler: "on:checkout.completed", status: "pending", attempts: 0 },
     ]);
+  });
+});
+
+describe("formatAmount", () => {
+  it("divides by each currency's own minor unit", () => {
+    expect(formatAmount(1999, "usd")).toBe("USD 19.99");
+    expect(formatAmount(500, "JPY")).toBe("JPY 500");
+    expect(formatAmount(1000, "XPF")).toBe("XPF 1000");
+    expect(formatAmount(1500, "KWD")).toBe("KWD 1.500");
+    expect(formatAmount(12345, "BHD")).toBe("BHD 12.345");
+    expect(formatAmount(250, null)).toBe("2.50");
+    expect(formatAmount(null, "USD")).toBe("an unknown amount");
   });
 });
 
