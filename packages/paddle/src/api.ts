@@ -133,7 +133,7 @@ function invalid(message: string): ProviderError {
   return new ProviderError(message, { retryable: false });
 }
 
-function transactionItem(line: ProviderCheckoutLine, settings: ApiSettings) {
+function transactionItem(line: ProviderCheckoutLine, monthly: boolean, settings: ApiSettings) {
   if (!Number.isSafeInteger(line.quantity) || line.quantity < 1) {
     throw invalid("Each checkout line needs a whole quantity of at least 1.");
   }
@@ -150,12 +150,13 @@ function transactionItem(line: ProviderCheckoutLine, settings: ApiSettings) {
       "A checkout line needs a Paddle price id (priceRef, pri_…) or an inline name, amount (minor units) and currency.",
     );
   }
+  const interval = line.interval ?? (monthly ? "month" : undefined);
   return {
     price: {
       name: line.name,
       description: line.name,
       unitPrice: { amount: String(line.amount), currencyCode: code },
-      ...(line.interval ? { billingCycle: { interval: line.interval, frequency: 1 } } : {}),
+      ...(interval ? { billingCycle: { interval, frequency: 1 } } : {}),
       product: { name: line.name, taxCategory: settings.taxCategory },
     },
     quantity: line.quantity,
@@ -231,7 +232,12 @@ export function paddleApi(settings: ApiSettings): Required<
     checkout: {
       async create(input: ProviderCheckoutInput) {
         if (!input.lines?.length) throw invalid("A checkout needs at least one line.");
-        const items = input.lines.map((line) => transactionItem(line, settings));
+        // A subscription needs a recurring item: when no line has a price id or an interval, the
+        // inline lines are monthly (as in the Stripe adapter). Otherwise a line without an interval
+        // is a one-time charge beside the recurring ones (a setup fee).
+        const monthly =
+          input.mode === "subscription" && input.lines.every((line) => !line.priceRef && !line.interval);
+        const items = input.lines.map((line) => transactionItem(line, monthly, settings));
         const inlineCurrency = input.lines.map((l) => currency(l.currency)).find((c) => c !== undefined);
         const body = {
           items,
@@ -356,18 +362,21 @@ export function paddleApi(settings: ApiSettings): Required<
         return { ref: current.id, status: "succeeded" };
       },
       async change({ subscriptionRef, priceRef, quantity, prorate }) {
-        let units = quantity;
-        if (units === undefined) {
-          const current = await call("fetching a subscription", () =>
-            client.subscriptions.get(subscriptionRef),
-          );
-          units = current.items?.[0]?.quantity ?? 1;
-        }
-        if (!Number.isSafeInteger(units) || units < 1)
+        if (quantity !== undefined && (!Number.isSafeInteger(quantity) || quantity < 1))
           throw invalid("The quantity must be a whole number ≥ 1.");
+        // Paddle replaces the whole item list: the first item gets the new price, the others (add-ons,
+        // seats) are sent back as they are, or Paddle would remove them.
+        const current = await call("fetching a subscription", () =>
+          client.subscriptions.get(subscriptionRef),
+        );
+        const [main, ...others] = current.items ?? [];
+        const items = [
+          { priceId: priceRef, quantity: quantity ?? main?.quantity ?? 1 },
+          ...others.map((item) => ({ priceId: item.price.id, quantity: item.quantity })),
+        ];
         const s = await call("changing a subscription", () =>
           client.subscriptions.update(subscriptionRef, {
-            items: [{ priceId: priceRef, quantity: units }],
+            items,
             prorationBillingMode: prorate === false ? "full_next_billing_period" : "prorated_immediately",
           }),
         );

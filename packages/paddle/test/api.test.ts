@@ -322,6 +322,22 @@ describe("refunds", () => {
   });
 });
 
+describe("checkout.create in subscription mode", () => {
+  it("makes inline lines monthly when no line has a price id or an interval, so a subscription starts", async () => {
+    stub.reply({ json: paddleData(readyTransaction()) });
+    await provider.checkout!.create({
+      checkoutId: "co_43",
+      idempotencyKey: "idem_sub_inline",
+      mode: "subscription",
+      lines: [{ name: "Pro", amount: 1200, currency: "USD", quantity: 1 }],
+      successUrl: "https://shop.example.com/thanks",
+      cancelUrl: "https://shop.example.com/cart",
+    });
+    const item = (sent().body as { items: { price: Data }[] }).items[0]!;
+    expect(item.price.billing_cycle).toEqual({ interval: "month", frequency: 1 });
+  });
+});
+
 describe("subscriptions", () => {
   // Notification payloads omit price.quantity, which the API (and the SDK's entity classes) include.
   const apiShaped = (data: Data): Data => {
@@ -392,8 +408,8 @@ describe("subscriptions", () => {
     expect(sent(1).body).toEqual({ scheduled_change: null });
   });
 
-  it("change replaces the items with the new price and the chosen proration", async () => {
-    stub.reply({ json: paddleData(subscription()) });
+  it("change puts the new price on the first item, keeps the other items and uses the chosen proration", async () => {
+    stub.reply({ json: paddleData(subscription()) }, { json: paddleData(subscription()) });
     await provider.subscriptions!.change!({
       subscriptionRef: SUB,
       priceRef: "pri_new",
@@ -401,10 +417,13 @@ describe("subscriptions", () => {
       prorate: false,
       idempotencyKey: "idem_s5",
     });
-    expect(stub.requests).toHaveLength(1);
-    expect(sent().method).toBe("PATCH");
-    expect(sent().body).toEqual({
-      items: [{ price_id: "pri_new", quantity: 3 }],
+    expect(stub.requests.map((r) => r.method)).toEqual(["GET", "PATCH"]);
+    // Paddle removes every item the PATCH leaves out: the add-on must be sent back
+    expect(sent(1).body).toEqual({
+      items: [
+        { price_id: "pri_new", quantity: 3 },
+        { price_id: "pri_01h1vjfevh5etwq3rb416a23h2", quantity: 1 },
+      ],
       proration_billing_mode: "full_next_billing_period",
     });
   });
@@ -418,7 +437,10 @@ describe("subscriptions", () => {
     });
     expect(sent(0).method).toBe("GET");
     expect(sent(1).body).toEqual({
-      items: [{ price_id: "pri_new", quantity: 10 }],
+      items: [
+        { price_id: "pri_new", quantity: 10 },
+        { price_id: "pri_01h1vjfevh5etwq3rb416a23h2", quantity: 1 },
+      ],
       proration_billing_mode: "prorated_immediately",
     });
   });
