@@ -66,7 +66,11 @@ export function toProviderError(error: unknown, action: string): ProviderError {
       providerStatus: status,
       providerCode: code,
       retryAfter: retryAfterOf(e.headers),
-      retryable: status === undefined ? true : status === 429 || status >= 500 || code === "lock_timeout",
+      // 409 idempotency_key_in_use: a concurrent request with the key is still running; retry later
+      retryable:
+        status === undefined
+          ? true
+          : status === 429 || status >= 500 || code === "lock_timeout" || code === "idempotency_key_in_use",
     },
   );
 }

@@ -445,6 +445,24 @@ describe("SDK errors become ProviderError", () => {
     });
   });
 
+  it("409 idempotency_key_in_use (a concurrent request with the key): retryable", async () => {
+    const error = await failWith({
+      status: 409,
+      body: {
+        error: {
+          type: "idempotency_error",
+          code: "idempotency_key_in_use",
+          message: "There is currently another in-progress request using this Idempotent Key.",
+        },
+      },
+    });
+    expect(error).toMatchObject({
+      providerStatus: 409,
+      providerCode: "idempotency_key_in_use",
+      retryable: true,
+    });
+  });
+
   it("500: retryable, no retryAfter", async () => {
     const error = await failWith({
       status: 500,
