@@ -54,7 +54,15 @@ export interface SqlDialect {
   encodeBoolean(value: boolean): unknown;
   /** Whether `FOR UPDATE` and `SKIP LOCKED` exist (false in SQLite, whose write transactions are exclusive). */
   readonly rowLocks: boolean;
+  /**
+   * Whether text cannot hold U+0000 (Postgres `text` and `jsonb` refuse it): such strings, in text and
+   * JSON columns and in conditions alike, are written with U+FFFD in its place.
+   */
+  readonly nulFree?: boolean;
 }
+
+/** A `\u0000` escape in JSON text, and not the text `\\u0000` (an escaped backslash before "u0000"). */
+const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
 
 /** A Kysely instance that only compiles (its driver never connects): queries go to a {@link SqlExec}. */
 export function compileOnlyKysely(parts: {
@@ -137,10 +145,14 @@ export function encodeValue(dialect: SqlDialect, type: ColumnType, value: unknow
   switch (type) {
     case "boolean":
       return dialect.encodeBoolean(Boolean(value));
-    case "json":
-      return JSON.stringify(value);
+    case "json": {
+      const text = JSON.stringify(value);
+      return dialect.nulFree && text.includes("\\u0000") ? text.replace(JSON_NUL, "$1\\ufffd") : text;
+    }
     default:
-      return value;
+      return dialect.nulFree && typeof value === "string" && value.includes("\u0000")
+        ? value.replaceAll("\u0000", "\ufffd")
+        : value;
   }
 }
 

@@ -5,6 +5,7 @@
  * ({@link storeConformanceChecks}) so the suite can be shown to fail against broken stores.
  */
 import { ok as assert, deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import {
   type ColumnType,
   type EventRow,
@@ -46,6 +47,18 @@ export interface StoreConformanceOptions<S extends MikaStore = MikaStore> {
   probe: StoreProbe<S>;
   /** Checks to skip, each with the reason (shown in the test title). */
   skip?: Readonly<Record<string, string>>;
+}
+
+/** `value` with every U+0000 in its strings (object keys included) replaced by U+FFFD. */
+function withoutNul<T>(value: T): T {
+  if (typeof value === "string") return value.replaceAll("\u0000", "\ufffd") as T;
+  if (Array.isArray(value)) return value.map(withoutNul) as T;
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k.replaceAll("\u0000", "\ufffd"), withoutNul(v)]),
+    ) as T;
+  }
+  return value;
 }
 
 const tables = MIKA_SCHEMA.tables as unknown as Record<TableName, TableSpec>;
@@ -240,6 +253,35 @@ export function storeConformanceChecks<S extends MikaStore>(
             deepStrictEqual(await tx(store, (t) => t.get("orders", row.id)), row, `get ${what}`);
             await expectStored(store, "orders", row as unknown as Record<string, unknown>, what);
           }
+        });
+      },
+    },
+    {
+      name: "a string holding U+0000 is stored, as it is or (where text cannot hold it) with U+FFFD instead, and found by the same value",
+      async run() {
+        await withStore(async (store) => {
+          const nul = "Ada\u0000Lovelace";
+          const row = sampleRow("orders", 90, {
+            id: "ord-nul",
+            customer_name: nul,
+            // an escaped backslash before "u0000" is text, not a NUL: it must come back unchanged
+            lines: { "key\u0000": [nul, "\u0000\u0000"], text: "back\\u0000slash" },
+            metadata: { tail: "\\\u0000" },
+          });
+          strictEqual(await tx(store, (t) => t.insert("orders", row)), true, "insert");
+          const back = await tx(store, (t) => t.get("orders", row.id));
+          const replaced = withoutNul(row);
+          assert(
+            isDeepStrictEqual(back, row) || isDeepStrictEqual(back, replaced),
+            `get returns the row as written, or with U+FFFD for each U+0000; got ${JSON.stringify(back)}`,
+          );
+          await expectStored(store, "orders", back as unknown as Record<string, unknown>, "row with U+0000");
+          const found = await tx(store, (t) => t.find("orders", { customer_name: nul }));
+          deepStrictEqual(
+            found.map((o) => o.id),
+            [row.id],
+            "find by the string with U+0000",
+          );
         });
       },
     },

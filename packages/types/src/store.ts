@@ -570,7 +570,10 @@ export interface StoreTx {
   claim<T extends TableName>(table: T, options: ClaimOptions<TableRows[T]>): Promise<TableRows[T][]>;
 }
 
-/** A durable (or in-memory) home for the inbox and the ledger. */
+/**
+ * A durable (or in-memory) home for the inbox and the ledger. Every string it is given is stored;
+ * a store whose text cannot hold U+0000 (Postgres) stores U+FFFD in its place, in conditions too.
+ */
 export interface MikaStore {
   /** A short name for logs and `assertWired` (`memory`, `sqlite`, `postgres`). */
   readonly name: string;
