@@ -203,16 +203,54 @@ function adjustmentStatus(status: string): ProviderActionResult["status"] {
   return "pending";
 }
 
-/** Splits a partial refund over the transaction's line items, each up to its own total. */
+/** Adjustment actions that take money back from a transaction's items. */
+const TAKES_BACK = new Set(["refund", "credit"]);
+/** Adjustment statuses that hold (approved) or will probably hold (awaiting approval). */
+const HOLDS = new Set(["approved", "pending_approval"]);
+
+/**
+ * What earlier refunds and credits (approved or awaiting approval) took from each line item of a
+ * transaction fetched with `include: ["adjustment"]`, in minor units.
+ */
+function adjustedByItem(t: Transaction): Map<string, number> {
+  const lineTotal = new Map(
+    (t.details?.lineItems ?? []).map((line) => [line.id, minorUnits(line.totals?.total) ?? 0]),
+  );
+  const used = new Map<string, number>();
+  for (const adjustment of t.adjustments ?? []) {
+    if (!TAKES_BACK.has(adjustment.action) || !HOLDS.has(adjustment.status)) continue;
+    for (const item of adjustment.items ?? []) {
+      const taken =
+        (item.type === "full" ? undefined : minorUnits(item.amount)) ??
+        minorUnits(item.totals?.total) ??
+        lineTotal.get(item.itemId) ??
+        0;
+      used.set(item.itemId, (used.get(item.itemId) ?? 0) + taken);
+    }
+  }
+  return used;
+}
+
+/** What the line items still hold after earlier adjustments. */
+function remainingOf(t: Transaction, used: Map<string, number>): number {
+  let left = 0;
+  for (const line of t.details?.lineItems ?? [])
+    left += Math.max(0, (minorUnits(line.totals?.total) ?? 0) - (used.get(line.id) ?? 0));
+  return left;
+}
+
+/** Splits a partial refund over the transaction's line items, each up to what it has left. */
 function allocate(
   t: Transaction,
   amount: number,
+  used: Map<string, number>,
 ): { itemId: string; type: "partial"; amount: string }[] | undefined {
+  if (amount <= 0) return undefined;
   const items: { itemId: string; type: "partial"; amount: string }[] = [];
   let left = amount;
   for (const line of t.details?.lineItems ?? []) {
     if (left <= 0) break;
-    const available = minorUnits(line.totals?.total) ?? 0;
+    const available = (minorUnits(line.totals?.total) ?? 0) - (used.get(line.id) ?? 0);
     if (available <= 0) continue;
     const take = Math.min(available, left);
     items.push({ itemId: line.id, type: "partial", amount: String(take) });
@@ -273,25 +311,12 @@ export function paddleApi(settings: ApiSettings): Required<
     refunds: {
       async create(input: RefundInput) {
         const reason = input.reason?.trim() || settings.refundReason;
-        if (input.amount === undefined) {
-          const adjustment = await call(
-            "creating a refund",
-            () =>
-              client.adjustments.create({
-                action: "refund",
-                type: "full",
-                reason,
-                transactionId: input.paymentRef,
-              }),
-            true,
-          );
-          return { ref: adjustment.id, status: adjustmentStatus(adjustment.status) };
-        }
-        if (!Number.isSafeInteger(input.amount) || input.amount <= 0) {
+        if (input.amount !== undefined && (!Number.isSafeInteger(input.amount) || input.amount <= 0)) {
           throw invalid("A refund amount is a positive integer in minor units.");
         }
+        // The transaction with its adjustments: earlier refunds take from the items they refunded.
         const t = await call("fetching the transaction to refund", () =>
-          client.transactions.get(input.paymentRef),
+          client.transactions.get(input.paymentRef, { include: ["adjustment"] }),
         );
         const txCurrency = currency(t.details?.totals?.currencyCode) ?? currency(t.currencyCode);
         if (input.currency && txCurrency && currency(input.currency) !== txCurrency) {
@@ -299,12 +324,17 @@ export function paddleApi(settings: ApiSettings): Required<
             `The refund currency ${input.currency} differs from the transaction's ${txCurrency}: refund in ${txCurrency}.`,
           );
         }
+        const used = adjustedByItem(t);
         const total = minorUnits(t.details?.totals?.grandTotal) ?? minorUnits(t.details?.totals?.total);
-        const full = total !== undefined && input.amount === total;
-        const items = full ? undefined : allocate(t, input.amount);
+        const full = used.size === 0 && (input.amount === undefined || input.amount === total);
+        // Without an amount, a refund after earlier ones refunds what they left.
+        const amount = input.amount ?? remainingOf(t, used);
+        const items = full ? undefined : allocate(t, amount, used);
         if (!full && !items) {
           throw invalid(
-            `The refund amount ${input.amount} is more than transaction ${t.id} holds across its items.`,
+            amount === 0
+              ? `Transaction ${t.id} is refunded in full already (its adjustments leave nothing to refund).`
+              : `The refund amount ${amount} is more than transaction ${t.id} has left across its items.`,
           );
         }
         const adjustment = await call(

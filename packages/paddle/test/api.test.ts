@@ -243,17 +243,21 @@ describe("refunds", () => {
   });
 
   it("a full refund is a full refund adjustment", async () => {
-    stub.reply({ json: paddleData(adjustment("pending_approval")) });
+    stub.reply(
+      { json: paddleData(fixtureData("transaction.completed")) },
+      { json: paddleData(adjustment("pending_approval")) },
+    );
     const result = await provider.refunds!.create({
       paymentRef: "txn_01h8bxpvx398a7zbawb77y0kp5",
       idempotencyKey: "idem_r1",
       reason: "duplicate order",
     });
-    expect(stub.requests).toHaveLength(1);
-    expect(sent().method).toBe("POST");
-    expect(sent().path).toBe("/adjustments");
-    expect(sent().headers.authorization).toBe(`bearer ${API_KEY}`);
-    expect(sent().body).toEqual({
+    expect(stub.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "GET /transactions/txn_01h8bxpvx398a7zbawb77y0kp5?include=adjustment",
+      "POST /adjustments",
+    ]);
+    expect(sent(1).headers.authorization).toBe(`bearer ${API_KEY}`);
+    expect(sent(1).body).toEqual({
       action: "refund",
       type: "full",
       reason: "duplicate order",
@@ -274,7 +278,7 @@ describe("refunds", () => {
       idempotencyKey: "idem_r2",
     });
     expect(sent(0).method).toBe("GET");
-    expect(sent(0).path).toBe("/transactions/txn_01h8dzxgkvdwemdhbpcapj2tbj");
+    expect(sent(0).path).toBe("/transactions/txn_01h8dzxgkvdwemdhbpcapj2tbj?include=adjustment");
     expect(sent(1).method).toBe("POST");
     expect(sent(1).path).toBe("/adjustments");
     expect(sent(1).body).toEqual({
@@ -302,6 +306,78 @@ describe("refunds", () => {
     });
     expect((sent(1).body as Data).type).toBe("full");
     expect((sent(1).body as Data).items).toBeUndefined();
+  });
+
+  /** The completed transaction with earlier refund adjustments: [status, [item id, amount | "full"][]]. */
+  const refundedBefore = (...adjustments: [string, [string, string][]][]) => ({
+    ...fixtureData("transaction.completed"),
+    adjustments: adjustments.map(([status, items], i) => ({
+      ...fixtureData("adjustment.created"),
+      id: `adj_before_${i}`,
+      status,
+      items: items.map(([itemId, amount]) => ({
+        id: `adjitm_${i}_${itemId}`,
+        item_id: itemId,
+        type: amount === "full" ? "full" : "partial",
+        amount: amount === "full" ? null : amount,
+        totals: null,
+        proration: null,
+      })),
+    })),
+  });
+  const ITEM = {
+    a: "txnitm_01h8e18cjzkpvj81m223nvag50", // 32662
+    b: "txnitm_01h8e18cjzkpvj81m225yfzsdz", // 10887
+    c: "txnitm_01h8e18ck0g6b9r0247mdrh34r", // 21666
+  };
+
+  it("a partial refund takes only what earlier refunds (approved or awaiting approval) left on each item", async () => {
+    const before = refundedBefore(
+      ["approved", [[ITEM.a, "full"]]],
+      ["pending_approval", [[ITEM.b, "7338"]]],
+      ["rejected", [[ITEM.c, "21666"]]],
+    );
+    stub.reply({ json: paddleData(before) }, { json: paddleData(adjustment("approved", "partial")) });
+    await provider.refunds!.create({ paymentRef: "txn_1", amount: 20000, idempotencyKey: "idem_r6" });
+    expect((sent(1).body as Data).items).toEqual([
+      { item_id: ITEM.b, type: "partial", amount: "3549" },
+      { item_id: ITEM.c, type: "partial", amount: "16451" },
+    ]);
+    // without an amount, what is left (3549 + 21666), as a partial refund
+    stub.reply({ json: paddleData(before) }, { json: paddleData(adjustment("approved", "partial")) });
+    await provider.refunds!.create({ paymentRef: "txn_1", idempotencyKey: "idem_r7" });
+    expect(sent(3).body).toMatchObject({
+      type: "partial",
+      items: [
+        { item_id: ITEM.b, type: "partial", amount: "3549" },
+        { item_id: ITEM.c, type: "partial", amount: "21666" },
+      ],
+    });
+    // more than is left is refused before any adjustment is created
+    stub.reply({ json: paddleData(before) });
+    await expect(
+      provider.refunds!.create({ paymentRef: "txn_1", amount: 25216, idempotencyKey: "idem_r8" }),
+    ).rejects.toThrow(/has left/);
+    expect(stub.requests.map((r) => r.method)).toEqual(["GET", "POST", "GET", "POST", "GET"]);
+  });
+
+  it("a transaction refunded in full already is refused without creating an adjustment", async () => {
+    stub.reply({
+      json: paddleData(
+        refundedBefore([
+          "approved",
+          [
+            [ITEM.a, "full"],
+            [ITEM.b, "full"],
+            [ITEM.c, "full"],
+          ],
+        ]),
+      ),
+    });
+    await expect(
+      provider.refunds!.create({ paymentRef: "txn_1", idempotencyKey: "idem_r9" }),
+    ).rejects.toThrow(/refunded in full already/);
+    expect(stub.requests.map((r) => r.method)).toEqual(["GET"]);
   });
 
   it("more than the transaction holds, or another currency, is refused without creating an adjustment", async () => {
@@ -540,7 +616,10 @@ describe("Paddle errors become ProviderError (PROVIDER_FAILED), without secrets"
 
   it("a refund whose answer the SDK cannot read is NOT retryable (it may have been applied)", async () => {
     // 201 with an adjustment the SDK's entity classes choke on (no totals): Paddle may have refunded.
-    stub.reply({ status: 201, json: paddleData({ id: "adj_unreadable", action: "refund" }) });
+    stub.reply(
+      { json: paddleData(fixtureData("transaction.completed")) },
+      { status: 201, json: paddleData({ id: "adj_unreadable", action: "refund" }) },
+    );
     const e = await failure(provider.refunds!.create({ paymentRef: "txn_1", idempotencyKey: "idem_e2" }));
     noSecret(e);
     expect(e.retryable).toBe(false);

@@ -123,7 +123,7 @@ describe("Paddle sandbox with the real SDK and adapter", () => {
     expect(error.providerCode).toBe("transaction_immutable");
   });
 
-  it("refunds with adjustments: partial over line items, then full for the rest", async () => {
+  it("refunds with adjustments: partial over line items, then the rest (what the first left), then nothing", async () => {
     const created = await provider.checkout!.create(input());
     await sandbox.complete(created.providerCheckoutId);
     const paymentRef = created.providerCheckoutId;
@@ -134,10 +134,11 @@ describe("Paddle sandbox with the real SDK and adapter", () => {
       status: "pending_approval",
       totals: { total: "1500" },
     });
+    // the adapter reads the earlier adjustment (include=adjustment) and refunds what it left
     const full = await provider.refunds!.create({ paymentRef, idempotencyKey: "r2" });
-    expect(sandbox.adjustments.get(full.ref)).toMatchObject({ type: "full", totals: { total: "300" } });
+    expect(sandbox.adjustments.get(full.ref)).toMatchObject({ type: "partial", totals: { total: "300" } });
     await expect(provider.refunds!.create({ paymentRef, idempotencyKey: "r3" })).rejects.toThrow(
-      /nothing left/,
+      /refunded in full already/,
     );
 
     receiver.received.length = 0;

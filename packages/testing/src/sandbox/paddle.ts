@@ -60,7 +60,7 @@ export interface PaddleSandboxOptions<Client = unknown> extends SandboxOptions {
 export interface PaddleSandbox<Client = unknown> extends Sandbox {
   /** A real `Paddle` SDK instance whose `environment` is the sandbox URL. */
   client(apiKey?: string): Client;
-  /** Transactions by id, exactly as `GET /transactions/:id` answers them. */
+  /** Transactions by id, as `GET /transactions/:id` answers them (`include=adjustment` adds theirs). */
   transactions: ReadonlyMap<string, PaddleSandboxEntity>;
   /** Subscriptions created by completed transactions with recurring prices. */
   subscriptions: ReadonlyMap<string, PaddleSandboxEntity>;
@@ -483,7 +483,20 @@ export async function startPaddleSandbox<Client = unknown>(
   const body = (r: SandboxRequest) => (isObj(r.body) ? r.body : {});
   const routes: SandboxRoute[] = [
     { method: "POST", path: /^\/transactions$/, handle: (r) => data(createTransaction(body(r))) },
-    { method: "GET", path: /^\/transactions\/([^/]+)$/, handle: (_r, [id]) => data(transaction(id!)) },
+    {
+      method: "GET",
+      path: /^\/transactions\/([^/]+)$/,
+      handle: (r, [id]) => {
+        const t = transaction(id!);
+        // `include=adjustment` embeds the transaction's adjustments, as Paddle does
+        const include = (r.query.get("include") ?? "").split(",");
+        if (!include.includes("adjustment")) return data(t);
+        return data({
+          ...t,
+          adjustments: [...adjustments.values()].filter((a) => a.transaction_id === t.id),
+        });
+      },
+    },
     {
       method: "PATCH",
       path: /^\/transactions\/([^/]+)$/,
