@@ -61,6 +61,15 @@ function detailOf(cause: unknown): { detail: string | undefined; code: string | 
   };
 }
 
+/**
+ * Custom data the SDK sends with its keys as given. `createCheckout` snake-cases the keys of every
+ * nested plain object (`cartId` would arrive as `cart_id`); it leaves alone an object whose
+ * `Object.prototype.toString` tag is not `Object`, and `JSON.stringify` still writes its own keys.
+ */
+function verbatim(custom: Record<string, string>): Record<string, string> {
+  return Object.defineProperty(custom, Symbol.toStringTag, { value: "CustomData", enumerable: false });
+}
+
 function invalid(message: string): ProviderError {
   return new ProviderError(message, { retryable: false, providerCode: "invalid_request" });
 }
@@ -189,11 +198,11 @@ export function lemonSqueezyApi(options: ApiOptions): Required<
         const quantity = line.quantity;
         if (!Number.isSafeInteger(quantity) || quantity < 1)
           throw invalid("quantity must be a positive integer.");
-        const custom: Record<string, string> = {
+        const custom = verbatim({
           ...input.metadata,
           [CHECKOUT_ID_KEY]: input.checkoutId,
           [IDEMPOTENCY_KEY]: input.idempotencyKey,
-        };
+        });
         const storeId = options.storeId;
         const document = await call("checkout.create", () =>
           createCheckout(storeId, variantId, {

@@ -169,7 +169,7 @@ describe("checkout.create", () => {
       successUrl: "https://shop.example/success?c=co_1",
       cancelUrl: "https://shop.example/cancel",
       expiresAt: new Date("2030-01-01T00:00:00Z"),
-      metadata: { plan: "pro" },
+      metadata: { plan: "pro", cartId: "c_42", userID: "u_7" },
     });
     expect(result).toEqual({
       providerCheckoutId: "5e0c7c0e-aaaa-bbbb-cccc-000000000001",
@@ -194,7 +194,14 @@ describe("checkout.create", () => {
           checkout_data: {
             email: "buyer@example.com",
             name: "Ada",
-            custom: { plan: "pro", mika_checkout_id: "co_1", mika_idempotency_key: "idem-1" },
+            // the host's keys as given: the SDK would snake-case them (cartId → cart_id)
+            custom: {
+              plan: "pro",
+              cartId: "c_42",
+              userID: "u_7",
+              mika_checkout_id: "co_1",
+              mika_idempotency_key: "idem-1",
+            },
             variant_quantities: [{ variant_id: 11, quantity: 2 }],
           },
         },
