@@ -115,17 +115,29 @@ export function createProgram(output: Output, state: { code: number; json: boole
       .option("--json", "print machine-readable JSON on stdout")
       .option("--verbose", "log what the backend does (stderr)");
 
+  /**
+   * The store a command names. `--postgres` (or `MIKA_POSTGRES_URL`) wins over the default file and
+   * `MIKA_DB`, but a `--db` given on the command line wins over `MIKA_POSTGRES_URL` from the
+   * environment (an app's `.env` often sets it); both flags at once is a usage error.
+   */
+  const targetOf = (command: Command): StoreTarget => {
+    const flags = command.opts<StoreFlags>();
+    const fromCli = (option: string) => command.getOptionValueSource(option) === "cli";
+    if (fromCli("db") && fromCli("postgres")) throw new UsageError("pass --db or --postgres, not both");
+    const postgres = flags.postgres && !fromCli("db") ? flags.postgres : undefined;
+    return postgres
+      ? { postgres, ...(flags.schema ? { schema: flags.schema } : {}) }
+      : { db: flags.db ?? "mika.db" };
+  };
+
   /** Opens the store, runs `fn` with an ops Mika over it, closes the store. */
   const withMika = async <T>(
-    flags: StoreFlags,
+    command: Command,
     fn: (mika: ReturnType<typeof opsMika>) => Promise<T>,
   ): Promise<T> => {
+    const flags = command.opts<StoreFlags>();
     state.json = Boolean(flags.json);
-    const target: StoreTarget = {
-      ...(flags.postgres ? { postgres: flags.postgres } : { db: flags.db ?? "mika.db" }),
-      ...(flags.schema ? { schema: flags.schema } : {}),
-    };
-    const store = await openStore(target, { mustExist: true });
+    const store = await openStore(targetOf(command), { mustExist: true });
     try {
       return await fn(opsMika(store, Boolean(flags.verbose)));
     } finally {
@@ -271,7 +283,7 @@ Examples:
     const flags = this.opts<
       StoreFlags & { status?: string; provider?: string; limit: number; cursor?: string }
     >();
-    await withMika(flags, async (mika) => {
+    await withMika(this, async (mika) => {
       const page = unwrap(
         await mika.webhooks.list({
           limit: flags.limit,
@@ -294,7 +306,7 @@ Examples:
       .option("--raw", "also print the raw body as received"),
   ).action(async function (this: Command, id: string) {
     const flags = this.opts<StoreFlags & { raw?: boolean }>();
-    await withMika(flags, async (mika) => {
+    await withMika(this, async (mika) => {
       const detail = unwrap(await mika.webhooks.get(id), flags);
       if (flags.json) return output.out(json(detail));
       output.out(
@@ -343,7 +355,7 @@ Examples:
       .argument("<id>", "the event's row id"),
   ).action(async function (this: Command, id: string) {
     const flags = this.opts<StoreFlags>();
-    await withMika(flags, async (mika) => {
+    await withMika(this, async (mika) => {
       const result = unwrap(await mika.webhooks.replay(id), flags);
       const after = await mika.webhooks.get(id);
       if (flags.json) return output.out(json({ ...result, event: after.ok ? after.data : undefined }));
@@ -362,7 +374,7 @@ Examples:
       ),
   ).action(async function (this: Command) {
     const flags = this.opts<StoreFlags>();
-    await withMika(flags, async (mika) => {
+    await withMika(this, async (mika) => {
       const report = unwrap(await mika.maintenance.run(), flags);
       if (flags.json) return output.out(json(report));
       if (!report.ran) output.out(colors.yellow("another process holds the maintenance lease: nothing done"));
@@ -393,9 +405,7 @@ Examples:
   ).action(async function (this: Command) {
     const flags = this.opts<StoreFlags>();
     state.json = Boolean(flags.json);
-    const target: StoreTarget = flags.postgres
-      ? { postgres: flags.postgres, ...(flags.schema ? { schema: flags.schema } : {}) }
-      : { db: flags.db ?? "mika.db" };
+    const target = targetOf(this);
     const store = await openStore(target);
     try {
       const result = await store.migrate();
@@ -421,7 +431,7 @@ Examples:
       .option("--limit <n>", "at most n orders", positiveInt("--limit"), 50),
   ).action(async function (this: Command) {
     const flags = this.opts<StoreFlags & { status?: string; provider?: string; limit: number }>();
-    await withMika(flags, async (mika) => {
+    await withMika(this, async (mika) => {
       const page = unwrap(
         await mika.orders.list({
           limit: flags.limit,
@@ -444,7 +454,7 @@ Examples:
       .option("--limit <n>", "at most n subscriptions", positiveInt("--limit"), 50),
   ).action(async function (this: Command) {
     const flags = this.opts<StoreFlags & { status?: string; provider?: string; limit: number }>();
-    await withMika(flags, async (mika) => {
+    await withMika(this, async (mika) => {
       const page = unwrap(
         await mika.subscriptions.list({
           limit: flags.limit,
@@ -594,6 +604,8 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version")
         return EXIT_CODES.ok;
+      // `mika help <command>` asked for help (exit code 0); `mika` alone is a usage error
+      if (error.code === "commander.help" && error.exitCode === 0) return EXIT_CODES.ok;
       // `mika` alone prints the help (commander's "missing subcommand" path): a usage error.
       return EXIT_CODES.usage;
     }

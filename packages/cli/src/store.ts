@@ -25,6 +25,8 @@ export function describeTarget(target: StoreTarget): string {
     try {
       const url = new URL(target.postgres);
       if (url.password) url.password = "***";
+      // pg and libpq also take it as a parameter (`?password=…`, `sslpassword=…`)
+      for (const key of [...url.searchParams.keys()]) if (/pass/i.test(key)) url.searchParams.set(key, "***");
       return `postgres ${url.toString()}${target.schema ? ` (schema ${target.schema})` : ""}`;
     } catch {
       return "postgres (connection string not a URL)";
@@ -34,8 +36,8 @@ export function describeTarget(target: StoreTarget): string {
 }
 
 /**
- * Opens the store. With `mustExist` (every command but `migrate`), a SQLite file that is not there is an
- * error rather than a new empty database.
+ * Opens the store. With `mustExist` (every command but `migrate`), a SQLite file that is not there, or
+ * a Postgres schema without Mika's tables, is an error rather than a new empty database.
  */
 export async function openStore(
   target: StoreTarget,
@@ -50,10 +52,17 @@ export async function openStore(
         "--postgres needs @mika/store-postgres and pg next to @mika/cli: pnpm add @mika/store-postgres pg",
       );
     }
-    return mod.postgresStore({
+    const store = mod.postgresStore({
       connectionString: target.postgres,
       ...(target.schema ? { schema: target.schema } : {}),
     });
+    // schemaVersion() only reads; the store's first transaction would create the schema and tables
+    if (options.mustExist && (await versionOrClose(store)) === 0) {
+      throw new StoreError(
+        `No Mika tables in ${describeTarget(target)}: check --schema (or MIKA_PG_SCHEMA), or create them with \`mika migrate\`.`,
+      );
+    }
+    return store;
   }
   const file = target.db ?? "mika.db";
   if (options.mustExist && file !== ":memory:" && !existsSync(file)) {
@@ -63,6 +72,18 @@ export async function openStore(
   }
   const { sqliteStore } = await import("@mika/store-sqlite");
   return sqliteStore({ file });
+}
+
+/** The store's schema version; the store is closed when it is 0 or cannot be read. */
+async function versionOrClose(store: MikaStore): Promise<number> {
+  try {
+    const version = await store.schemaVersion();
+    if (version === 0) await store.close();
+    return version;
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** A logger for the CLI: warnings and errors to stderr, info only when verbose. Never stdout. */

@@ -280,7 +280,7 @@ describe("usage errors exit 2 with help", { timeout: SLOW_MACHINE_TIMEOUT }, () 
     });
   }
 
-  it("--help and --version exit 0", async () => {
+  it("--help, help <command> and --version exit 0", async () => {
     const helps = [
       ["--help"],
       ["trigger", "--help"],
@@ -288,6 +288,7 @@ describe("usage errors exit 2 with help", { timeout: SLOW_MACHINE_TIMEOUT }, () 
       ["replay", "--help"],
       ["maintenance", "--help"],
       ["migrate", "--help"],
+      ["help", "events"],
     ];
     for (const ran of await Promise.all(helps.map((args) => mika(args)))) {
       expect(ran.code).toBe(0);
