@@ -113,4 +113,18 @@ describe("mikaMiddleware", () => {
     expect(seen).toBe(mika);
     expect(await (response as Response).text()).toBe("page");
   });
+
+  it("shares one instance with the routes when both are handed the same factory", async () => {
+    let built = 0;
+    const factory = () => {
+      built++;
+      return newMika();
+    };
+    const onRequest = mikaMiddleware(factory);
+    const { GET } = createMikaRoutes(factory);
+    const ctx = context(new Request(`${origin}/orders`));
+    await onRequest(ctx, async () => new Response("page"));
+    await GET(context(new Request(`${origin}/api/mika/checkout/x?token=t`)));
+    expect(built).toBe(1);
+  });
 });

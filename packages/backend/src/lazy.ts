@@ -11,14 +11,23 @@ export interface MikaHandlerHost {
  */
 export type MikaSource<M extends MikaHandlerHost = MikaHandlerHost> = M | (() => M | Promise<M>);
 
-/** Resolves a {@link MikaSource} once; a factory that throws is tried again on the next call. */
+/** The getter of each factory already seen, so every binding that is handed one factory shares it. */
+const getters = new WeakMap<object, () => Promise<MikaHandlerHost>>();
+
+/**
+ * Resolves a {@link MikaSource} once; a factory that throws is tried again on the next call. One
+ * factory gives one instance however many bindings are handed it (a route and a hook or middleware
+ * alike): its getter is shared.
+ */
 export function lazyMika<M extends MikaHandlerHost>(source: MikaSource<M>): () => Promise<M> {
   if (typeof source !== "function") {
     const ready = Promise.resolve(source);
     return () => ready;
   }
+  const known = getters.get(source);
+  if (known) return known as () => Promise<M>;
   let pending: Promise<M> | undefined;
-  return () => {
+  const get = () => {
     pending ??= Promise.resolve()
       .then(source)
       .catch((error: unknown) => {
@@ -27,4 +36,6 @@ export function lazyMika<M extends MikaHandlerHost>(source: MikaSource<M>): () =
       });
     return pending;
   };
+  getters.set(source, get);
+  return get;
 }

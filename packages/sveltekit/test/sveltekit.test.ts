@@ -96,6 +96,22 @@ describe("createMikaHandlers", () => {
 });
 
 describe("mikaHandle", () => {
+  it("shares one instance with the routes when both are handed the same factory", async () => {
+    let built = 0;
+    const factory = () => {
+      built++;
+      return newMika();
+    };
+    const handle: Handle = mikaHandle(factory);
+    const { GET } = createMikaHandlers(factory);
+    await handle({
+      event: event(new Request(`${origin}/orders`)),
+      resolve: async () => new Response("page"),
+    });
+    await GET(event(new Request(`${origin}/api/mika/checkout/x?token=t`)));
+    expect(built).toBe(1);
+  });
+
   it("sets locals.mika and resolves the page when only locals are asked for", async () => {
     const mika = newMika();
     const handle: Handle = mikaHandle(mika);
