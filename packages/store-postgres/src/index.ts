@@ -161,7 +161,7 @@ export function postgresDialect(schema?: string): SqlDialect {
             : "text",
     encodeBoolean: (value) => value,
     rowLocks: true,
-    nulFree: true,
+    strictText: true,
   };
 }
 

@@ -55,14 +55,18 @@ export interface SqlDialect {
   /** Whether `FOR UPDATE` and `SKIP LOCKED` exist (false in SQLite, whose write transactions are exclusive). */
   readonly rowLocks: boolean;
   /**
-   * Whether text cannot hold U+0000 (Postgres `text` and `jsonb` refuse it): such strings, in text and
-   * JSON columns and in conditions alike, are written with U+FFFD in its place.
+   * Whether text must be strict Unicode (Postgres): `text` and `jsonb` refuse U+0000, and `jsonb` a
+   * lone UTF-16 surrogate. Such characters, in text and JSON columns, keys and conditions alike, are
+   * written as U+FFFD.
    */
-  readonly nulFree?: boolean;
+  readonly strictText?: boolean;
 }
 
-/** A `\u0000` escape in JSON text, and not the text `\\u0000` (an escaped backslash before "u0000"). */
-const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+/**
+ * A `\u0000` or lone-surrogate escape in JSON text (`JSON.stringify` escapes a surrogate only when it
+ * is alone), and not the text `\\u0000` (an escaped backslash before "u0000").
+ */
+const JSON_UNSTORABLE = /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g;
 
 /** A Kysely instance that only compiles (its driver never connects): queries go to a {@link SqlExec}. */
 export function compileOnlyKysely(parts: {
@@ -147,10 +151,10 @@ export function encodeValue(dialect: SqlDialect, type: ColumnType, value: unknow
       return dialect.encodeBoolean(Boolean(value));
     case "json": {
       const text = JSON.stringify(value);
-      return dialect.nulFree && text.includes("\\u0000") ? text.replace(JSON_NUL, "$1\\ufffd") : text;
+      return dialect.strictText && text.includes("\\u") ? text.replace(JSON_UNSTORABLE, "$1\\ufffd") : text;
     }
     default:
-      return dialect.nulFree && typeof value === "string" && value.includes("\u0000")
+      return dialect.strictText && typeof value === "string" && value.includes("\u0000")
         ? value.replaceAll("\u0000", "\ufffd")
         : value;
   }
@@ -373,9 +377,12 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
       .selectAll()
       .where((eb) => whereExpression(dialect, table, eb, where)) as AnySelect;
   const byKey = (table: string, key: string) => ({ [tableSpec(table).primaryKey]: key });
+  /** A primary key as the store writes it (keys are text: U+0000 becomes U+FFFD where text needs it). */
+  const keyOf = (key: string) => encodeValue(dialect, "text", key) as string;
 
   const tx: StoreTx = {
-    async get(table, key, options) {
+    async get(table, rawKey, options) {
+      const key = keyOf(rawKey);
       const lock = Boolean(options?.lock && dialect.rowLocks);
       const compiled = shaped(dialect, `get:${table}:${lock}`, [key], () => {
         const q = select(table, byKey(table, key));
@@ -441,7 +448,8 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
       const { affected } = await runCompiled(raw(codec.insertSql, params));
       return affected > 0;
     },
-    async update(table, key, patch) {
+    async update(table, rawKey, patch) {
+      const key = keyOf(rawKey);
       const codec = codecOf(dialect, table);
       const columns: string[] = [];
       const params: unknown[] = [];
@@ -477,7 +485,8 @@ export function sqlTransaction(dialect: SqlDialect, exec: SqlExec): { tx: StoreT
       const { affected } = await runCompiled(raw(text, params));
       return affected > 0;
     },
-    async delete(table, key) {
+    async delete(table, rawKey) {
+      const key = keyOf(rawKey);
       const pk = tableSpec(table).primaryKey;
       const { affected } = await run(db.deleteFrom(table as string).where(pk, "=", key));
       return affected > 0;

@@ -572,7 +572,8 @@ export interface StoreTx {
 
 /**
  * A durable (or in-memory) home for the inbox and the ledger. Every string it is given is stored;
- * a store whose text cannot hold U+0000 (Postgres) stores U+FFFD in its place, in conditions too.
+ * a store whose text must be strict Unicode (Postgres) stores U+FFFD for U+0000 and for a lone
+ * surrogate, in keys and conditions too.
  */
 export interface MikaStore {
   /** A short name for logs and `assertWired` (`memory`, `sqlite`, `postgres`). */
