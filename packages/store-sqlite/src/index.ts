@@ -81,6 +81,13 @@ export function sqliteDialect(): SqlDialect {
   };
 }
 
+/** The error for work that finds its write transaction ended by SQLite (its writes rolled back). */
+function transactionEnded(): Error {
+  return new Error(
+    "SQLite ended the write transaction after an error (a full disk, for example): its writes were rolled back and nothing more runs in it; retry once the cause is fixed.",
+  );
+}
+
 /**
  * Creates a SQLite store. Concurrent `transaction()` calls in this process are queued and run one
  * after another inside ONE SQLite write transaction (`BEGIN IMMEDIATE`), each in its own savepoint: a
@@ -121,7 +128,12 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
     }
     return statement;
   };
+  /** True while a batch or a migration holds the write transaction. */
+  let writing = false;
   const execSync = (query: CompiledQuery) => {
+    // SQLite ends a transaction itself on some errors (a full disk): a statement run after that would
+    // run in autocommit and stick, though its transaction is about to be reported failed.
+    if (writing && !conn.inTransaction) throw transactionEnded();
     const statement = prepare(query.sql);
     const params = query.parameters as unknown[];
     if (statement.reader) return { rows: statement.all(...params) as Record<string, unknown>[], affected: 0 };
@@ -163,6 +175,7 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
 
   const migrateNow = async () => {
     await begin();
+    writing = true;
     try {
       const result = await migrateLocked(dialect, exec);
       command("COMMIT");
@@ -170,6 +183,8 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
     } catch (error) {
       rollbackQuietly();
       throw error;
+    } finally {
+      writing = false;
     }
   };
   const migration = migrationGate(migrateNow);
@@ -189,6 +204,15 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
       for (const job of jobs) job.reject(error);
       return;
     }
+    writing = true;
+    try {
+      await runJobs(jobs);
+    } finally {
+      writing = false;
+    }
+  };
+
+  const runJobs = async (jobs: Job[]) => {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     let lost: unknown;
     // Optimistic: jobs run without savepoints (two statements each), since a transaction function rarely
@@ -197,6 +221,8 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
     // A batch of one needs no savepoint either way: its rollback is the transaction's.
     const savepoints = jobs.length > 1 && jobs.some((job) => job.isolate);
     for (const [index, job] of jobs.entries()) {
+      // SQLite may have ended the transaction under the previous job (which caught the error)
+      if (lost === undefined && !conn.inTransaction) lost = transactionEnded();
       if (lost !== undefined) {
         // The whole transaction ended (a lone failing job, or SQLite aborted it, for example on a
         // full disk): the jobs not run yet go to the next batch.
@@ -237,7 +263,7 @@ export function sqliteStore(options: SqliteStoreOptions): MikaStore {
         outcomes.push({ ok: false, error });
       }
     }
-    let commitError: unknown = lost;
+    let commitError: unknown = lost ?? (conn.inTransaction ? undefined : transactionEnded());
     if (commitError === undefined) {
       try {
         command("COMMIT");

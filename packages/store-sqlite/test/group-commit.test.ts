@@ -253,6 +253,55 @@ describe("sqliteStore group commit", () => {
     database.close();
   });
 
+  describe("when SQLite itself ends the transaction (SQLITE_FULL), nothing after it runs in autocommit", () => {
+    /** A migrated store whose file may grow by only a few pages. */
+    async function nearlyFull() {
+      const file = tempDbFile();
+      const database = new Database(file);
+      const store = sqliteStore({ database });
+      await store.migrate();
+      database.pragma(`max_page_count = ${Number(database.pragma("page_count", { simple: true })) + 4}`);
+      return { file, database, store };
+    }
+    const big = (seed: number) => eventRow(seed, { raw: "x".repeat(200_000) });
+
+    it("writes issued together with the one that failed are not stored", async () => {
+      const { file, database, store } = await nearlyFull();
+      const outcome = store.transaction((tx) =>
+        Promise.all([tx.insert("events", big(1)), tx.insert("events", eventRow(2))]),
+      );
+      await expect(outcome).rejects.toMatchObject({ code: "SQLITE_FULL" });
+      expect(rawRow(file, "events", eventRow(2).id)).toBeUndefined();
+      await store.close();
+      database.close();
+    });
+
+    it("a job that catches the error is refused, and the next job runs in a transaction of its own", async () => {
+      const { file, database, store } = await nearlyFull();
+      const [tolerant, thrower, plain] = await Promise.allSettled([
+        store.transaction(async (tx) => {
+          await tx.insert("events", big(1)).catch(() => false); // an optional write that failed
+          return "done";
+        }),
+        store.transaction(async (tx) => {
+          await tx.insert("events", eventRow(2));
+          throw new Error("b fails");
+        }),
+        store.transaction((tx) => tx.insert("events", eventRow(3))),
+      ]);
+      expect(tolerant).toMatchObject({
+        status: "rejected",
+        reason: { message: /SQLite ended the write transaction/ },
+      });
+      expect(thrower).toMatchObject({ status: "rejected", reason: { message: "b fails" } });
+      expect(rawRow(file, "events", eventRow(2).id)).toBeUndefined();
+      expect(plain).toMatchObject({ status: "fulfilled", value: true });
+      expect(rawRow(file, "events", eventRow(3).id)).toBeDefined();
+      await store.close();
+      database.close();
+    });
+  });
+
   it("refuses work after close()", async () => {
     const store = sqliteStore({ file: tempDbFile() });
     await store.close();
