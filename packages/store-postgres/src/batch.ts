@@ -166,6 +166,11 @@ interface Shape {
   readonly pk: string;
   readonly head: string;
   readonly tail: string;
+  /**
+   * update: it sets a column of a unique constraint, so it may free or take a unique key that
+   * another write of the round names; it keeps a round of its own.
+   */
+  readonly movesUniqueKey?: boolean;
 }
 
 const noop = () => {};
@@ -242,17 +247,20 @@ const isWrite = (op: Op) => op.shape?.kind === "insert" || op.shape?.kind === "u
  * updates) of other rows. A job issues such a burst without awaiting each call (a webhook's inbox row
  * together with earlier handler results, say); since they touch distinct rows, the order in which the
  * round's statements run cannot change their outcome. Anything else keeps its own, later round, so a
- * job's operations stay in order.
+ * job's operations stay in order; so does an update that sets a unique column (it may free a key that a
+ * later insert takes).
  */
 function takeRun(list: Op[], round: Op[]): void {
   const first = list.shift()!;
   round.push(first);
   const kind = first.shape?.kind;
   if (kind !== "update" && kind !== "insert" && kind !== "get") return;
-  if (list.length === 0) return;
+  if (list.length === 0 || first.shape?.movesUniqueKey) return;
   const rows = new Set(rowsOf(first));
   while (list.length > 0) {
     const next = list[0]!;
+    // an update that moves a unique key runs after what came before it, and before what follows
+    if (next.shape?.movesUniqueKey) return;
     const sameReads = kind === "get" && next.shape === first.shape;
     const writes = kind !== "get" && isWrite(next);
     if (!sameReads && !writes) return;
@@ -375,12 +383,15 @@ export function createBatcher(options: BatcherOptions) {
 
   const updateShape = (table: string, columns: readonly string[], name: string) =>
     shapeOf(name, () => {
-      const pk = tableSpec(table).primaryKey;
+      const spec = tableSpec(table);
+      const pk = spec.primaryKey;
       const names = ["k", ...columns.map((_, i) => `c${i}`)];
+      const uniqueColumns = new Set(spec.unique.flat());
       return {
         kind: "update",
         table,
         pk,
+        movesUniqueKey: columns.some((column) => uniqueColumns.has(column)),
         head: `UPDATE ${qualified(table)} AS t SET ${columns.map((c, i) => `${quote(c)} = v.c${i}`).join(", ")} FROM (VALUES `,
         tail: `) AS v(${names.join(", ")}) WHERE t.${quote(pk)} = v.k RETURNING t.${quote(pk)}`,
       };

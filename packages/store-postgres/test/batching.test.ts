@@ -422,6 +422,24 @@ describe("postgresStore batching", () => {
     await s.close();
   });
 
+  it("an update that frees a unique key and an insert that takes it, issued together, run in call order", async () => {
+    const order = (id: string, providerCheckoutId: string) =>
+      sampleRow("orders", 1, { id, provider: "p", provider_checkout_id: providerCheckoutId });
+    for (const batching of [true, false]) {
+      const s = store({ batching });
+      await s.transaction((tx) => tx.insert("orders", order("x", "c1")));
+      const outcome = await s.transaction((tx) =>
+        Promise.all([
+          tx.update("orders", "x", { provider_checkout_id: "c2" }),
+          tx.insert("orders", order("y", "c1")),
+        ]),
+      );
+      expect(outcome, `batching ${batching}`).toEqual([true, true]);
+      expect((await s.transaction((tx) => tx.get("orders", "y")))?.provider_checkout_id).toBe("c1");
+      await s.close();
+    }
+  });
+
   it("a NUL, which Postgres text cannot hold, is stored as U+FFFD with batching as without", async () => {
     for (const batching of [true, false]) {
       const s = store({ batching });
