@@ -574,6 +574,106 @@ export function storeConformanceChecks<S extends MikaStore>(
       },
     },
     {
+      name: "a throw rolls back several writes to one row, a delete then re-insert, and a claim, whatever is thrown",
+      async run() {
+        await withStore(async (store) => {
+          const now = BASE_TIME + 1_000_000;
+          const one = eventRow(1, {
+            status: "failed",
+            attempts: 1,
+            next_attempt_at: now - 10,
+            lease_until: null,
+          });
+          const two = eventRow(2, {
+            status: "failed",
+            attempts: 4,
+            next_attempt_at: null,
+            lease_until: null,
+          });
+          const three = eventRow(3, { status: "failed", next_attempt_at: now - 5, lease_until: null });
+          await tx(store, async (t) => {
+            await t.insert("events", one);
+            await t.insert("events", two);
+            await t.insert("events", three);
+          });
+          // a plain Error, and what else JavaScript lets a function throw
+          for (const thrown of [new Error("boom"), "a string", undefined]) {
+            let caught: unknown = "nothing";
+            try {
+              await store.transaction(async (t) => {
+                await t.insert("events", eventRow(9));
+                await t.update("events", "evt-9", { attempts: 7 });
+                await t.update("events", "evt-1", { attempts: 2 });
+                await t.update("events", "evt-1", { attempts: 3, status: "processed" });
+                await t.delete("events", "evt-2");
+                await t.insert("events", eventRow(2, { status: "processed" }));
+                const claimed = await t.claim("events", {
+                  where: { status: "failed" },
+                  dueColumn: "next_attempt_at",
+                  now,
+                  leaseMs: 60_000,
+                  limit: 5,
+                });
+                deepStrictEqual(ids(claimed), ["evt-3"], "rows updated to processed are not claimed");
+                await t.update("events", "evt-1", { status: "failed" });
+                const leased = await t.claim("events", {
+                  where: { status: "failed" },
+                  dueColumn: "next_attempt_at",
+                  now,
+                  leaseMs: 60_000,
+                  limit: 5,
+                });
+                deepStrictEqual(ids(leased), ["evt-1"], "a row leased earlier in the transaction is skipped");
+                throw thrown;
+              });
+            } catch (error) {
+              caught = error;
+            }
+            strictEqual(caught, thrown, `transaction() rethrows what was thrown (${String(thrown)})`);
+            await expectAbsent(store, "events", "evt-9", `inserted then updated (${String(thrown)})`);
+            await expectStored(
+              store,
+              "events",
+              one as unknown as Record<string, unknown>,
+              "updated twice, then claimed",
+            );
+            await expectStored(
+              store,
+              "events",
+              two as unknown as Record<string, unknown>,
+              "deleted, then re-inserted",
+            );
+            await expectStored(store, "events", three as unknown as Record<string, unknown>, "claimed only");
+          }
+        });
+      },
+    },
+    {
+      name: "an insert refused on a conflict keeps the transaction's other writes",
+      async run() {
+        await withStore(async (store) => {
+          const results = await tx(store, async (t) => [
+            await t.insert("events", eventRow(1)),
+            await t.insert("events", eventRow(1, { status: "ignored" })),
+            await t.insert("events", eventRow(2)),
+          ]);
+          deepStrictEqual(results, [true, false, true], "insert, refused duplicate, insert");
+          await expectStored(
+            store,
+            "events",
+            eventRow(1) as unknown as Record<string, unknown>,
+            "before the conflict",
+          );
+          await expectStored(
+            store,
+            "events",
+            eventRow(2) as unknown as Record<string, unknown>,
+            "after the conflict",
+          );
+        });
+      },
+    },
+    {
       name: "transaction() returns the function's value and commits its writes",
       async run() {
         await withStore(async (store) => {
@@ -755,6 +855,21 @@ export function storeConformanceChecks<S extends MikaStore>(
             later.map((r) => r.id),
             ["evt-5", "evt-2"],
             "after the leases expire, with limit",
+          );
+          // the limit applies to the rows that are due and free, not before leased rows are left out
+          const busy = await tx(store, (t) =>
+            t.claim("events", {
+              where,
+              dueColumn: "next_attempt_at",
+              now: now + 60_000,
+              leaseMs: 1000,
+              limit: 1,
+            }),
+          );
+          deepStrictEqual(
+            busy.map((r) => r.id),
+            ["evt-7"],
+            "with the earliest rows leased, limit 1 takes the next free one",
           );
           const nullDue = sampleRow("handler_runs", 1, {
             id: "run-1",
