@@ -305,6 +305,17 @@ export function providerConformanceChecks(options: ProviderConformanceOptions): 
           if (accepted) await expectOk(d, `timestamp ${ts - now}s from now`);
           else await expectError(d, `timestamp ${ts - now}s from now`, "TIMESTAMP_OUT_OF_TOLERANCE");
         }
+        // "now" is `receivedAt`, not the machine's clock: a delivery signed and received 3 hours ago
+        // verifies, and one signed now but received 3 hours ago does not
+        const earlier = now - 3 * 3600;
+        const old = await signed(first.body, [{ secret }], earlier);
+        await expectOk({ ...old, receivedAt: new Date(earlier * 1000) }, "signed and received 3 h ago");
+        const fresh = await signed(first.body, [{ secret }], now);
+        await expectError(
+          { ...fresh, receivedAt: new Date(earlier * 1000) },
+          "signed now, received 3 h ago",
+          "TIMESTAMP_OUT_OF_TOLERANCE",
+        );
       },
     },
     {
@@ -442,7 +453,16 @@ function checkEventShape(event: MikaEvent, webhook: VerifiedWebhook, what: strin
     event.occurredAt instanceof Date && !Number.isNaN(event.occurredAt.getTime()),
     `${what}: occurredAt`,
   );
+  if (webhook.occurredAt) {
+    strictEqual(
+      event.occurredAt.getTime(),
+      webhook.occurredAt.getTime(),
+      `${what}: occurredAt is the verified webhook's (when the provider says the event happened)`,
+    );
+  }
   strictEqual(typeof event.livemode, "boolean", `${what}: livemode`);
+  if (webhook.livemode !== undefined)
+    strictEqual(event.livemode, webhook.livemode, `${what}: livemode is the verified webhook's`);
   const record = event as unknown as Record<string, unknown>;
   for (const field of ["amount", "refundedAmount"]) {
     if (record[field] !== undefined)

@@ -34,9 +34,9 @@ export interface EventBase<K extends string> extends EventRefs {
   eventId: string;
   /** The provider's own event type string. */
   eventType: string;
-  /** When the provider says it happened (falls back to when it was received). */
+  /** When the provider says it happened: the verified webhook's `occurredAt`, else when it was received. */
   occurredAt: Date;
-  /** `false` for test-mode / sandbox events. */
+  /** `false` for test-mode / sandbox events: the verified webhook's `livemode` when it has one. */
   livemode: boolean;
 }
 
