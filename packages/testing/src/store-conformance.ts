@@ -607,23 +607,25 @@ export function storeConformanceChecks<S extends MikaStore>(
                 await t.update("events", "evt-1", { attempts: 3, status: "processed" });
                 await t.delete("events", "evt-2");
                 await t.insert("events", eventRow(2, { status: "processed" }));
-                const claimed = await t.claim("events", {
-                  where: { status: "failed" },
-                  dueColumn: "next_attempt_at",
-                  now,
-                  leaseMs: 60_000,
-                  limit: 5,
-                });
-                deepStrictEqual(ids(claimed), ["evt-3"], "rows updated to processed are not claimed");
+                const claimFailed = () =>
+                  t.claim("events", {
+                    where: { status: "failed" },
+                    dueColumn: "next_attempt_at",
+                    now,
+                    leaseMs: 60_000,
+                    limit: 5,
+                  });
+                deepStrictEqual(
+                  ids(await claimFailed()),
+                  ["evt-3"],
+                  "rows updated to processed are not claimed",
+                );
                 await t.update("events", "evt-1", { status: "failed" });
-                const leased = await t.claim("events", {
-                  where: { status: "failed" },
-                  dueColumn: "next_attempt_at",
-                  now,
-                  leaseMs: 60_000,
-                  limit: 5,
-                });
-                deepStrictEqual(ids(leased), ["evt-1"], "a row leased earlier in the transaction is skipped");
+                deepStrictEqual(
+                  ids(await claimFailed()),
+                  ["evt-1"],
+                  "a row leased earlier in the transaction is skipped",
+                );
                 throw thrown;
               });
             } catch (error) {
