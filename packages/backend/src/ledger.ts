@@ -95,7 +95,6 @@ const applied = (
   return outcome;
 };
 
-/** Finds the order an event is about, locked for update. */
 /**
  * Why an event that names an order by `checkoutRef` cannot be that order's, or `undefined` when it
  * can. The ref travels in fields a buyer can sometimes set on a checkout of their own (custom data,
@@ -117,7 +116,7 @@ function contradiction(order: OrderRow, event: MikaEvent): string | undefined {
 }
 
 /**
- * The order an event is about. `refused` receives why the order its `checkoutRef` names was not
+ * The order an event is about, locked for update. `refused` receives why the order its `checkoutRef` names was not
  * taken (see {@link contradiction}); the event is then matched by its other refs only.
  */
 async function findOrder(
