@@ -193,6 +193,10 @@ export function memoryStore(): MemoryStore {
       const existing = rows.get(key);
       if (!existing) return false;
       const next = { ...existing, ...(clone(patch) as Row) };
+      for (const c of spec(name).required) {
+        if (next[c] === null || next[c] === undefined)
+          throw new Error(`memoryStore: ${String(name)}.${c} is required`);
+      }
       if (conflicts(name, next, key))
         throw new Error(`memoryStore: update of ${String(name)} ${key} violates a unique constraint`);
       put(name, key, next);

@@ -371,6 +371,23 @@ export function storeConformanceChecks<S extends MikaStore>(
       },
     },
     {
+      name: "update rejects null for a required column and changes nothing",
+      async run() {
+        await withStore(async (store) => {
+          const row = eventRow(1);
+          await tx(store, (t) => t.insert("events", row));
+          let failed = false;
+          try {
+            await tx(store, (t) => t.update("events", row.id, { status: null as never, attempts: 9 }));
+          } catch {
+            failed = true;
+          }
+          assert(failed, "updating events.status to null must throw");
+          await expectStored(store, "events", row as unknown as Record<string, unknown>, "the row as it was");
+        });
+      },
+    },
+    {
       name: "update patches only the given columns and returns whether the row exists",
       async run() {
         await withStore(async (store) => {

@@ -557,7 +557,10 @@ export interface StoreTx {
    * conflicts (also against a concurrent transaction that commits first).
    */
   insert<T extends TableName>(table: T, row: TableRows[T]): Promise<boolean>;
-  /** Updates some columns of one row; `false` when there is no such row. */
+  /**
+   * Updates some columns of one row; `false` when there is no such row. Setting a required column to
+   * null throws (as inserting a row without it does).
+   */
   update<T extends TableName>(table: T, key: string, patch: Partial<TableRows[T]>): Promise<boolean>;
   /** Deletes one row; `false` when there is no such row. */
   delete<T extends TableName>(table: T, key: string): Promise<boolean>;
