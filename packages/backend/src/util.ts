@@ -1,5 +1,5 @@
 /** Small helpers shared by the backend's modules. */
-import { concatBytes, toHex, utf8 } from "@mika/types";
+import { toHex, utf8 } from "@mika/types";
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -100,7 +100,14 @@ export async function readCapped(
       }
       chunks.push(value);
     }
-    return concatBytes(...chunks);
+    // joined in a loop: spreading thousands of chunks into one call would overflow the stack
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return out;
   } catch {
     return "unreadable";
   }

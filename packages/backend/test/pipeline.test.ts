@@ -129,6 +129,34 @@ describe("webhook pipeline", () => {
     expect(verify).not.toHaveBeenCalled();
   });
 
+  it("reads a streamed body of many tiny chunks (no Content-Length) whole", async () => {
+    const { mika, clock } = setup();
+    // 200 000 bytes of JSON (padded with spaces), signed, then sent one byte per chunk
+    const body =
+      `${JSON.stringify({ type: "test.checkout.completed", event: completed() })}${" ".repeat(200_000)}`.slice(
+        0,
+        200_000,
+      );
+    const signed = await webhookRequest("", { id: "msg_tiny_chunks", nowMs: clock.ms, body });
+    const bytes = new Uint8Array(await signed.arrayBuffer());
+    let at = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (at === bytes.length) return controller.close();
+        controller.enqueue(bytes.subarray(at, ++at));
+      },
+    });
+    const res = await mika.handler(
+      new Request(signed.url, {
+        method: "POST",
+        headers: signed.headers,
+        body: stream,
+        duplex: "half",
+      } as RequestInit),
+    );
+    expect(await res.json()).toMatchObject({ ok: true, data: { status: "processed" } });
+  });
+
   it("stores a signed body that is not JSON as a poison record, answers 400 and never retries it", async () => {
     const { mika, clock, rows } = setup();
     const res = await mika.handler(
