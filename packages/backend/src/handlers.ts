@@ -13,6 +13,7 @@ import {
   type StoreTx,
 } from "@mika/types";
 import type { Engine } from "./engine.js";
+import { findOrder } from "./ledger.js";
 import { renderNotification } from "./notifications.js";
 import { type HandlerContext, type NotificationIntent, toOrder } from "./types.js";
 import { backoffMs, errorMessage } from "./util.js";
@@ -91,22 +92,15 @@ async function execute(
   if (message) engine.logger.info(`notification: ${message.subject}`, { text: message.text });
 }
 
+/**
+ * The order a run's handler sees when the ledger's row is not at hand: the one the ledger gave (by
+ * id), or the one the ledger's own matching finds, so an event whose `checkoutRef` was refused (see
+ * `findOrder`) never shows the handler the order it named.
+ */
 async function findOrderFor(engine: Engine, event: MikaEvent, orderId?: string) {
   return engine.store.transaction(async (tx) => {
-    for (const id of [orderId, event.checkoutRef]) {
-      if (!id) continue;
-      const order = await tx.get("orders", id);
-      if (order) return order;
-    }
-    for (const [column, value] of [
-      ["provider_checkout_id", event.providerCheckoutId],
-      ["payment_ref", event.paymentRef],
-    ] as const) {
-      if (!value) continue;
-      const [order] = await tx.find("orders", { provider: event.provider, [column]: value }, { limit: 1 });
-      if (order) return order;
-    }
-    return undefined;
+    const order = orderId ? await tx.get("orders", orderId) : undefined;
+    return order ?? findOrder(tx, event, undefined, false);
   });
 }
 

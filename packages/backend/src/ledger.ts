@@ -116,17 +116,19 @@ function contradiction(order: OrderRow, event: MikaEvent): string | undefined {
 }
 
 /**
- * The order an event is about, locked for update. `refused` receives why the order its `checkoutRef` names was not
+ * The order an event is about, locked for update unless `lock` is false (a read after the ledger
+ * change, as host handlers get it). `refused` receives why the order its `checkoutRef` names was not
  * taken (see {@link contradiction}); the event is then matched by its other refs only.
  */
-async function findOrder(
+export async function findOrder(
   tx: StoreTx,
   event: MikaEvent,
   refused?: { reason?: string },
+  lock = true,
 ): Promise<OrderRow | undefined> {
   const provider = event.provider as string;
   if (event.checkoutRef) {
-    const order = await tx.get("orders", event.checkoutRef, { lock: true });
+    const order = await tx.get("orders", event.checkoutRef, { lock });
     if (order && order.provider === provider) {
       const reason = contradiction(order, event);
       if (!reason) return order;
@@ -138,7 +140,7 @@ async function findOrder(
     value?: string,
   ) => {
     if (!value) return undefined;
-    const [order] = await tx.find("orders", { provider, [column]: value }, { limit: 1, lock: true });
+    const [order] = await tx.find("orders", { provider, [column]: value }, { limit: 1, lock });
     return order;
   };
   return (

@@ -17,7 +17,11 @@ export interface HandlerContext {
   eventRowId: string;
   /** Which attempt this is (1 for the first run). */
   attempt: number;
-  /** The order the event touched, after the ledger change, when there is one. */
+  /**
+   * The order the event touched, after the ledger change, when there is one. An event whose
+   * `checkoutRef` named an order it could not settle (another provider checkout, another currency)
+   * never gets that order here: fulfil only what `ctx.order` holds.
+   */
   order?: Order;
 }
 

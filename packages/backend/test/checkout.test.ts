@@ -1,7 +1,7 @@
 import { setTimeout as realSleep } from "node:timers/promises";
 import { ProviderError } from "@mika/types";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Sellable } from "../src/index.js";
+import type { HandlerContext, Sellable } from "../src/index.js";
 import { setup } from "./helpers.js";
 import { shopProvider } from "./shop-provider.js";
 
@@ -421,6 +421,63 @@ describe("checkout.status and cancel", () => {
     );
     const paid = await mika.orders.get(started.data.checkoutId);
     expect(paid.ok && paid.data).toMatchObject({ status: "paid", failureReason: null });
+  });
+
+  it("never hands a host handler the order a refused event named, inline or on a retry", async () => {
+    const seen: { kind: string; attempt: number; order?: string }[] = [];
+    const { provider } = shopProvider();
+    const record = (kind: string, ctx: HandlerContext) => {
+      seen.push({ kind, attempt: ctx.attempt, ...(ctx.order ? { order: ctx.order.id } : {}) });
+      if (ctx.attempt === 1) throw new Error("crm down");
+    };
+    const { mika, deliver, rows, clock } = setup({
+      providers: [provider],
+      catalog,
+      on: {
+        "checkout.completed": (_event, ctx) => record("checkout.completed", ctx),
+        "payment.succeeded": (_event, ctx) => record("payment.succeeded", ctx),
+      },
+    });
+    const started = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 1 }], ...urls },
+      { idempotencyKey: "key-refused-handler" },
+    );
+    if (!started.ok) throw new Error("start failed");
+    const checkoutId = started.data.checkoutId;
+    await deliver(
+      {
+        kind: "checkout.completed",
+        checkoutRef: checkoutId,
+        providerCheckoutId: "cs_someone_else",
+        paymentRef: "pi_cheap",
+        paymentStatus: "paid",
+        amount: 100,
+        currency: "USD",
+      },
+      "msg_refused_handler_checkout",
+    );
+    await deliver(
+      {
+        kind: "payment.succeeded",
+        checkoutRef: checkoutId,
+        paymentRef: "pi_yen",
+        amount: 5000,
+        currency: "JPY",
+      },
+      "msg_refused_handler_payment",
+    );
+    clock.advance(60_000);
+    await mika.maintenance.run();
+    const separate = (await rows("orders")).find((o) => o.id !== checkoutId)!;
+    // the refused checkout's own order (never the one it named); the refused payment settled no order
+    // (maintenance retries in its own order)
+    seen.sort((a, b) => a.attempt - b.attempt || a.kind.localeCompare(b.kind));
+    expect(seen).toEqual([
+      { kind: "checkout.completed", attempt: 1, order: separate.id },
+      { kind: "payment.succeeded", attempt: 1 },
+      { kind: "checkout.completed", attempt: 2, order: separate.id },
+      { kind: "payment.succeeded", attempt: 2 },
+    ]);
   });
 
   it("does not let a payment from another provider checkout, or in another currency, settle an order", async () => {
