@@ -162,6 +162,7 @@ export function postgresDialect(schema?: string): SqlDialect {
     encodeBoolean: (value) => value,
     rowLocks: true,
     strictText: true,
+    codePointCollation: "C",
   };
 }
 

@@ -37,7 +37,7 @@ export function freshSchema(): string {
 }
 
 /** pg's default parsers, except json/jsonb stay as the text Postgres returns. */
-const rawTypes = {
+export const rawTypes = {
   getTypeParser: (oid: number, format?: "text" | "binary") =>
     oid === 114 || oid === 3802 ? (value: string) => value : pg.types.getTypeParser(oid, format ?? "text"),
 } as pg.CustomTypesConfig;

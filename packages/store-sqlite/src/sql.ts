@@ -60,6 +60,13 @@ export interface SqlDialect {
    * written as U+FFFD.
    */
   readonly strictText?: boolean;
+  /**
+   * The collation that makes text compare by code point, where the database's default may not
+   * (Postgres: `"C"`; a database created with ICU or glibc's `en_US` sorts `;` before `:`). Text
+   * columns get it, so key ranges and `orderBy` mean the same in every store. Absent where text
+   * already compares by bytes (SQLite's `BINARY`).
+   */
+  readonly codePointCollation?: string;
 }
 
 /**
@@ -641,10 +648,33 @@ export function reindexDdl(dialect: SqlDialect): CompiledQuery[] {
   return out;
 }
 
+/**
+ * Migration 3: every text column compares by code point ({@link SqlDialect.codePointCollation}), so
+ * the handler runs' primary-key range and every `orderBy` on text hold whatever collation the
+ * database was created with. Nothing to do in SQLite.
+ */
+export function codePointTextDdl(dialect: SqlDialect): CompiledQuery[] {
+  const collation = dialect.codePointCollation;
+  if (!collation) return [];
+  const out: CompiledQuery[] = [];
+  for (const [table, spec] of Object.entries(MIKA_SCHEMA.tables as Record<string, TableSpec>)) {
+    const text = Object.entries(spec.columns).filter(([, type]) => dialect.columnType(type) === "text");
+    if (text.length === 0) continue;
+    const type = sql`text collate ${sql.id(collation)}`;
+    // One ALTER per table: its indexes are rebuilt once.
+    const [first, ...rest] = text.map(([column]) => column);
+    let alter = dialect.db.schema.alterTable(table).alterColumn(first!, (c) => c.setDataType(type));
+    for (const column of rest) alter = alter.alterColumn(column, (c) => c.setDataType(type));
+    out.push(alter.compile());
+  }
+  return out;
+}
+
 /** The migrations, in order. The last one's version is {@link MIKA_SCHEMA}'s. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, statements: createTablesDdl },
   { version: 2, statements: reindexDdl },
+  { version: 3, statements: codePointTextDdl },
 ];
 
 /**

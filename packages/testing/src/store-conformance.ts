@@ -532,6 +532,54 @@ export function storeConformanceChecks<S extends MikaStore>(
       },
     },
     {
+      name: "text compares by code point in range conditions and orderBy, whatever the database's collation",
+      async run() {
+        await withStore(async (store) => {
+          // Punctuation, case and accents are where a linguistic collation (ICU, glibc's en_US) departs
+          // from code point order: under one, "run;" sorts before "run:" and "B" after "a".
+          const keys = [
+            "run:0:on:x",
+            "run:1:b",
+            "run;x",
+            "run-a",
+            "runa",
+            "Run:b",
+            "run:B",
+            "run",
+            "run:é",
+            "run9",
+          ];
+          await tx(store, async (t) => {
+            for (const [i, id] of keys.entries()) await t.insert("events", eventRow(i, { id }));
+          });
+          const byCodePoint = (a: string, b: string) => {
+            const [x, y] = [[...a], [...b]];
+            for (let i = 0; i < Math.min(x.length, y.length); i++) {
+              const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
+              if (d !== 0) return d;
+            }
+            return x.length - y.length;
+          };
+          const sorted = [...keys].sort(byCodePoint);
+          const found = async (where: Record<string, unknown>, direction: "asc" | "desc" = "asc") =>
+            (
+              await tx(store, (t) =>
+                t.find("events", where as never, { orderBy: [{ column: "id", direction }] }),
+              )
+            ).map((r) => r.id);
+          deepStrictEqual(await found({}), sorted, "orderBy id asc is code point order");
+          deepStrictEqual(await found({}, "desc"), [...sorted].reverse(), "orderBy id desc");
+          deepStrictEqual(
+            await found({ id: { gte: "run:", lt: "run;" } }),
+            ["run:0:on:x", "run:1:b", "run:B", "run:é"],
+            'the key range ["run:", "run;") holds exactly the keys that start with "run:"',
+          );
+          deepStrictEqual(await found({ id: { lt: "run" } }), ["Run:b"], "lt: upper case sorts first");
+          deepStrictEqual(await found({ id: { gt: "run:é" } }), ["run;x", "runa"], "gt: é sorts after ASCII");
+        });
+      },
+    },
+    {
       name: "get and find accept lock: true and return the same rows",
       async run() {
         await withStore(async (store) => {

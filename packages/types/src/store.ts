@@ -249,7 +249,7 @@ export type TableName = keyof TableRows;
 
 /** The schema every store creates. Bump `version` and add a migration when it changes. */
 export const MIKA_SCHEMA = {
-  version: 2,
+  version: 3,
   tables: {
     events: {
       primaryKey: "id",
@@ -496,7 +496,10 @@ export const MIKA_SCHEMA = {
   },
 } as const satisfies { version: number; tables: Record<TableName, TableSpec> };
 
-/** A comparison on one column. `null` matches SQL NULL. */
+/**
+ * A comparison on one column. `null` matches SQL NULL. Text compares by code point (as UTF-8 bytes
+ * do) in ranges and in `orderBy`, whatever the database's collation: `"a;"` sorts after `"a:"`.
+ */
 export type Condition<V> =
   | V
   | null
