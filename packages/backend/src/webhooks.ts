@@ -360,7 +360,7 @@ export async function receive(
       });
       return err(
         "INTERNAL",
-        `Mika's ${provider.name} webhook secret is misconfigured; fix the configuration. ${message}`,
+        `Mika's ${provider.name} webhook secret is misconfigured; fix the configuration (the server log says how).`,
       );
     }
     if (code === "PAYLOAD_INVALID") {

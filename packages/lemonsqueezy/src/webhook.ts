@@ -165,7 +165,7 @@ export async function verifyLemonSqueezyWebhook(
   } catch (error) {
     // Defensive: nothing above should throw, but verifyWebhook must always return a result.
     return webhookFailure(
-      "PAYLOAD_INVALID",
+      "SIGNATURE_INVALID",
       `The webhook could not be verified (${error instanceof Error ? error.name : "error"}): pass { rawBody, headers } from the raw request.`,
     );
   }

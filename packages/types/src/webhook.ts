@@ -549,13 +549,17 @@ export interface HmacKeyring {
 
 /**
  * Prepares each secret once as an HMAC-SHA256 key: a native `node:crypto` `KeyObject` where the runtime
- * has it, else a Web Crypto key imported lazily on first use (and cached).
+ * has it, else a Web Crypto key imported lazily on first use (and cached). An empty secret is left
+ * out: anyone can compute an HMAC under it, so it never verifies anything.
  */
 export function hmacKeyring(
   secrets: readonly (string | Uint8Array)[],
   options: { backend?: CryptoBackend } = {},
 ): HmacKeyring {
-  const raw = secrets.map((secret) => (typeof secret === "string" ? encoder.encode(secret) : secret));
+  // A zero-length key is public: HMAC under it is forgeable by anyone, so it never verifies anything.
+  const raw = secrets
+    .map((secret) => (typeof secret === "string" ? encoder.encode(secret) : secret))
+    .filter((key) => key.length > 0);
   const lib = nativeFor(options.backend);
   // KeyObjects: node:crypto then skips preparing the raw key on every createHmac.
   const nativeKeys: readonly (Uint8Array | NativeKey)[] | undefined = lib
