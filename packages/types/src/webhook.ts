@@ -578,10 +578,16 @@ export function hmacKeyring(
           "sign",
         ]),
       ),
-    ).then((imported) => {
-      loaded = imported;
-      return imported;
-    });
+    ).then(
+      (imported) => {
+        loaded = imported;
+        return imported;
+      },
+      (error: unknown) => {
+        keys = undefined; // a failed import is tried again by the next message, not kept for good
+        throw error;
+      },
+    );
     return keys;
   };
   const nativeHmac = (

@@ -5,7 +5,7 @@
  * unset env var (`process.env.X ?? ""`) then makes every delivery forgeable by anyone on native crypto.
  */
 import { createHmac } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { hmacKeyring, utf8 } from "../src/index.js";
 
 describe("hmacKeyring with an empty secret", () => {
@@ -27,5 +27,21 @@ describe("hmacKeyring with an empty secret", () => {
   it("an empty secret beside a real one does not open the keyring", async () => {
     const keyring = hmacKeyring(["whsec_real", ""]);
     expect(await keyring.verifyHex(message, [forgedHex])).toBe(false);
+  });
+});
+
+describe("hmacKeyring on Web Crypto", () => {
+  it("tries a failed key import again on the next message", async () => {
+    const message = "1700000000.{}";
+    const mac = createHmac("sha256", "whsec_real").update(message).digest("hex");
+    const keyring = hmacKeyring(["whsec_real"], { backend: "web" });
+    const spy = vi.spyOn(globalThis.crypto.subtle, "importKey").mockRejectedValueOnce(new Error("busy"));
+    try {
+      await expect(keyring.verifyHex(message, [mac])).rejects.toThrow("busy");
+      expect(await keyring.verifyHex(message, [mac])).toBe(true);
+      expect(spy).toHaveBeenCalledTimes(2);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
