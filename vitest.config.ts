@@ -1,8 +1,11 @@
 import { existsSync, readdirSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 
-/** Every package (and the bench harness) with a `test/` folder is one vitest project. */
-const projects = ["packages", "examples"].flatMap((dir) =>
+/**
+ * Every package and example app with a `test/` folder is one vitest project, and so is `docs/test`
+ * (the typecheck of the READMEs' and docs' TypeScript blocks against the built packages).
+ */
+const packageProjects = ["packages", "examples"].flatMap((dir) =>
   existsSync(dir)
     ? readdirSync(dir)
         .filter((name) => existsSync(`${dir}/${name}/test`))
@@ -16,6 +19,11 @@ const projects = ["packages", "examples"].flatMap((dir) =>
         }))
     : [],
 );
+const docsProject = {
+  extends: true as const,
+  test: { name: "docs", root: "docs", include: ["test/**/*.test.ts"] },
+};
+const projects = existsSync("docs/test") ? [...packageProjects, docsProject] : packageProjects;
 
 export default defineConfig({
   test: {
