@@ -61,7 +61,7 @@ export interface NotificationsConfig {
   handle(
     intent: NotificationIntent,
     render: (intent: NotificationIntent) => RenderedMessage | undefined,
-  ): Promise<{ handled: boolean } | undefined | undefined> | { handled: boolean } | undefined | undefined;
+  ): Promise<{ handled: boolean } | undefined> | { handled: boolean } | undefined;
 }
 
 /** Where the backend writes what it does. Never receives secrets or raw bodies. */
