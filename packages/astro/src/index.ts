@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { lazyMika, type MikaHandlerHost, type MikaSource } from "@mika/backend";
+import { lazyHandler, lazyMika, type MikaHandlerHost, type MikaSource, optionalMika } from "@mika/backend";
 import type { APIContext, APIRoute, MiddlewareHandler } from "astro";
 
 /** The exports of `src/pages/api/mika/[...path].ts`. */
@@ -31,8 +31,8 @@ export interface MikaRoutes {
  * ```
  */
 export function createMikaRoutes(mika: MikaSource): MikaRoutes {
-  const get = lazyMika(mika);
-  const route: APIRoute = async (context: APIContext) => (await get()).handler(context.request);
+  const handle = lazyHandler(mika);
+  const route: APIRoute = (context: APIContext) => handle(context.request);
   return { GET: route, POST: route, ALL: route };
 }
 
@@ -51,9 +51,13 @@ export function createMikaRoutes(mika: MikaSource): MikaRoutes {
  * ```
  */
 export function mikaMiddleware<M extends MikaHandlerHost>(mika: MikaSource<M>): MiddlewareHandler {
-  const get = lazyMika(mika);
+  const get = optionalMika(mika);
   return async (context, next) => {
-    (context.locals as { mika?: M }).mika = await get();
+    // A prerendered page runs the middleware during `astro build`: Mika (store, secrets) is not built then.
+    if (!context.isPrerendered) {
+      const instance = await get();
+      if (instance) (context.locals as { mika?: M }).mika = instance;
+    }
     return next();
   };
 }

@@ -7,7 +7,7 @@ import { createMika, type Mika, memoryStore } from "@mika/backend";
 import { stripeProvider } from "@mika/stripe";
 import { signWebhook, stripeEventFromData, stripeSigner } from "@mika/testing";
 import type { APIContext, APIRoute, MiddlewareHandler } from "astro";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createMikaRoutes, mikaMiddleware } from "../src/index.js";
 
 const secret = "whsec_astro_binding_test";
@@ -112,6 +112,48 @@ describe("mikaMiddleware", () => {
     });
     expect(seen).toBe(mika);
     expect(await (response as Response).text()).toBe("page");
+  });
+
+  it("never builds Mika for a prerendered page (astro build runs the middleware for those)", async () => {
+    let built = 0;
+    const onRequest = mikaMiddleware(() => {
+      built++;
+      return newMika();
+    });
+    const ctx = { ...context(new Request(`${origin}/about`)), isPrerendered: true } as APIContext;
+    const response = await onRequest(ctx, async () => new Response("static page"));
+    expect(await (response as Response).text()).toBe("static page");
+    expect(built).toBe(0);
+    expect((ctx.locals as { mika?: Mika }).mika).toBeUndefined();
+  });
+
+  it("a factory that throws: pages still render (without locals.mika), Mika's routes answer a 500 envelope", async () => {
+    let calls = 0;
+    const factory = () => {
+      calls++;
+      if (calls <= 2) throw new Error("MIKA_DB is not set");
+      return newMika();
+    };
+    const onRequest = mikaMiddleware(factory);
+    const { GET } = createMikaRoutes(factory);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      const ctx = context(new Request(`${origin}/`));
+      const page = await onRequest(ctx, async () => new Response("home"));
+      expect(await (page as Response).text()).toBe("home");
+      expect((ctx.locals as { mika?: Mika }).mika).toBeUndefined();
+      const route = await GET(context(new Request(`${origin}/api/mika/checkout/x?token=t`)));
+      expect(route.status).toBe(500);
+      const body = await route.text();
+      expect(JSON.parse(body)).toMatchObject({ ok: false, error: { code: "INTERNAL" } });
+      expect(body).not.toContain("MIKA_DB");
+      expect(errors).toHaveBeenCalledTimes(2);
+      // the next request tries the factory again
+      const again = await GET(context(new Request(`${origin}/api/mika/checkout/x?token=t`)));
+      expect(again.status).toBe(404);
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it("shares one instance with the routes when both are handed the same factory", async () => {

@@ -13,7 +13,14 @@ export type {
   Sellable,
 } from "./checkout.js";
 export { envelopeResponse } from "./http.js";
-export { lazyMika, type MikaHandlerHost, type MikaSource } from "./lazy.js";
+export {
+  lazyHandler,
+  lazyMika,
+  type MikaHandlerHost,
+  type MikaSource,
+  optionalMika,
+  startFailure,
+} from "./lazy.js";
 export type { MaintenanceReport } from "./maintenance.js";
 export { type MemoryStore, memoryStore } from "./memory-store.js";
 export { createMika, type Mika, type MikaOptions } from "./mika.js";

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { lazyMika, type MikaHandlerHost, type MikaSource } from "@mika/backend";
+import { lazyHandler, lazyMika, type MikaHandlerHost, type MikaSource } from "@mika/backend";
 
 /** A route handler Next accepts as an exported `GET` / `POST` of a `route.ts`. */
 export type MikaRouteHandler = (request: Request) => Promise<Response>;
@@ -30,8 +30,7 @@ export interface MikaRouteHandlers {
  * ```
  */
 export function createMikaHandler(mika: MikaSource): MikaRouteHandlers {
-  const get = lazyMika(mika);
-  const handle: MikaRouteHandler = async (request) => (await get()).handler(request);
+  const handle: MikaRouteHandler = lazyHandler(mika);
   return { GET: handle, POST: handle };
 }
 

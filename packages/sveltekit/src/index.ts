@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { lazyMika, type MikaHandlerHost, type MikaSource } from "@mika/backend";
+import { lazyHandler, lazyMika, type MikaHandlerHost, type MikaSource, optionalMika } from "@mika/backend";
 import type { Handle, RequestEvent, RequestHandler } from "@sveltejs/kit";
 
 /** The exports of `src/routes/api/mika/[...path]/+server.ts`. */
@@ -39,8 +39,8 @@ export interface MikaHandleOptions {
  * ```
  */
 export function createMikaHandlers(mika: MikaSource): MikaHandlers {
-  const get = lazyMika(mika);
-  const handler: RequestHandler = async (event: RequestEvent) => (await get()).handler(event.request);
+  const handle = lazyHandler(mika);
+  const handler: RequestHandler = (event: RequestEvent) => handle(event.request);
   return { GET: handler, POST: handler, fallback: handler };
 }
 
@@ -61,15 +61,15 @@ export function mikaHandle<M extends MikaHandlerHost>(
   mika: MikaSource<M>,
   options: MikaHandleOptions = {},
 ): Handle {
-  const get = lazyMika(mika);
+  const get = optionalMika(mika);
+  const handle = lazyHandler(mika);
   const base = options.basePath ? options.basePath.replace(/\/+$/, "") : undefined;
   return async ({ event, resolve }) => {
-    const instance = await get();
-    (event.locals as { mika?: M }).mika = instance;
     const path = event.url.pathname;
-    if (base !== undefined && (path === base || path.startsWith(`${base}/`))) {
-      return instance.handler(event.request);
-    }
+    // Mika's routes get an envelope when the factory throws; other pages render without `locals.mika`.
+    if (base !== undefined && (path === base || path.startsWith(`${base}/`))) return handle(event.request);
+    const instance = await get();
+    if (instance) (event.locals as { mika?: M }).mika = instance;
     return resolve(event);
   };
 }

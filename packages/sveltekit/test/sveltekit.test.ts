@@ -7,7 +7,7 @@ import { createMika, type Mika, memoryStore } from "@mika/backend";
 import { stripeProvider } from "@mika/stripe";
 import { signWebhook, stripeEventFromData, stripeSigner } from "@mika/testing";
 import type { Handle, RequestEvent, RequestHandler } from "@sveltejs/kit";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createMikaHandlers, mikaHandle } from "../src/index.js";
 
 const secret = "whsec_sveltekit_binding_test";
@@ -110,6 +110,41 @@ describe("mikaHandle", () => {
     });
     await GET(event(new Request(`${origin}/api/mika/checkout/x?token=t`)));
     expect(built).toBe(1);
+  });
+
+  it("a factory that throws: pages still resolve (without locals.mika), Mika's routes answer a 500 envelope", async () => {
+    let calls = 0;
+    const handle = mikaHandle(
+      () => {
+        calls++;
+        if (calls <= 2) throw new Error("STRIPE_SECRET_KEY is not set");
+        return newMika();
+      },
+      { basePath: "/api/mika" },
+    );
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      const page = event(new Request(`${origin}/`));
+      const home = await handle({ event: page, resolve: async () => new Response("home") });
+      expect(await home.text()).toBe("home");
+      expect((page.locals as { mika?: Mika }).mika).toBeUndefined();
+      const route = await handle({
+        event: event(new Request(`${origin}/api/mika/checkout/x?token=t`)),
+        resolve: async () => new Response("not Mika"),
+      });
+      expect(route.status).toBe(500);
+      const body = await route.text();
+      expect(JSON.parse(body)).toMatchObject({ ok: false, error: { code: "INTERNAL" } });
+      expect(body).not.toContain("STRIPE_SECRET_KEY");
+      expect(errors).toHaveBeenCalledTimes(2);
+      const again = await handle({
+        event: event(new Request(`${origin}/api/mika/checkout/x?token=t`)),
+        resolve: async () => new Response("not Mika"),
+      });
+      expect(again.status).toBe(404);
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it("sets locals.mika and resolves the page when only locals are asked for", async () => {
