@@ -73,11 +73,16 @@ function decodeSegment(segment: string): string | undefined {
   }
 }
 
-function match(pattern: string[], segments: string[]): string[] | undefined {
+/**
+ * The params of a route whose pattern the raw (still percent-encoded) segments match, decoded, or
+ * `undefined`. Fixed names are compared as sent: `%6Fps` is not `ops`, so a prefix rule in front of
+ * Mika (a proxy guarding `/api/mika/ops`) sees every ops request under its plain name.
+ */
+function match(pattern: string[], segments: string[]): (string | undefined)[] | undefined {
   if (pattern.length !== segments.length) return undefined;
-  const params: string[] = [];
+  const params: (string | undefined)[] = [];
   for (const [i, part] of pattern.entries()) {
-    if (part.startsWith(":")) params.push(segments[i]!);
+    if (part.startsWith(":")) params.push(decodeSegment(segments[i]!));
     else if (part !== segments[i]) return undefined;
   }
   return params;
@@ -223,15 +228,15 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
         err("NOT_FOUND", `Mika answers under ${engine.basePath}; ${url.pathname} is not one of its routes.`),
       );
     }
-    const segments = path.slice(engine.basePath.length).split("/").filter(Boolean).map(decodeSegment);
-    if (segments.includes(undefined)) {
-      return envelopeResponse(
-        err("NOT_FOUND", `${url.pathname} is not a Mika route: its percent-encoding is broken.`),
-      );
-    }
+    const segments = path.slice(engine.basePath.length).split("/").filter(Boolean);
     for (const route of routes) {
-      const params = match(route.pattern, segments as string[]);
+      const params = match(route.pattern, segments);
       if (!params) continue;
+      if (params.includes(undefined)) {
+        return envelopeResponse(
+          err("NOT_FOUND", `${url.pathname} is not a Mika route: its percent-encoding is broken.`),
+        );
+      }
       const method = request.method.toUpperCase() === "HEAD" ? "GET" : request.method.toUpperCase();
       const run = route.methods[method];
       if (!run) {
@@ -243,7 +248,7 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
         if (denied) return envelopeResponse(denied);
       }
       try {
-        return envelopeResponse(await run(request, params, url));
+        return envelopeResponse(await run(request, params as string[], url));
       } catch (error) {
         if (isStoreClosedError(error)) {
           engine.logger.warn("request refused: the store is closed", { path: url.pathname });

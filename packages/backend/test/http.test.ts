@@ -184,6 +184,24 @@ describe("mika.handler on bad requests to its API routes", () => {
     });
   });
 
+  it("matches route names as sent: a percent-encoded name is no route, an encoded id is decoded", async () => {
+    const { mika } = setup({ config: { authorize: () => true } });
+    // a proxy rule guarding /api/mika/ops would not see these as ops requests
+    for (const path of ["/%6Fps/orders", "/ops/%6Frders", "/%63heckout/x?token=t"]) {
+      const res = await mika.handler(new Request(url(path)));
+      expect(res.status, path).toBe(404);
+      expect(await res.json()).toMatchObject({
+        error: { code: "NOT_FOUND", message: expect.stringMatching(/No Mika route/) },
+      });
+    }
+    const plain = await mika.handler(new Request(url("/ops/orders")));
+    expect(plain.status).toBe(200);
+    const encodedId = await mika.handler(new Request(url("/ops/orders/ord%5Fnone")));
+    expect(await encodedId.json()).toMatchObject({
+      error: { code: "NOT_FOUND", message: expect.stringContaining("ord_none") },
+    });
+  });
+
   it("denies an ops route with a 500 envelope when config.authorize throws, and logs it", async () => {
     for (const authorize of [
       () => {
