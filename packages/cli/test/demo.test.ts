@@ -18,6 +18,7 @@ interface DemoReport {
   orders: Order[];
   subscriptions: Subscription[];
   events: WebhookRecord[];
+  warnings: string[];
 }
 
 const PROVIDERS = ["stripe", "paddle", "lemonsqueezy"] as const;
@@ -39,6 +40,8 @@ describe("pnpm demo", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
         "order after payment",
         "duplicate delivery",
         "tampered delivery",
+        "subscription checkout completed",
+        "subscription order after payment",
         "newer subscription snapshot",
         "older snapshot, delivered late",
         "subscription keeps the newer state",
@@ -69,6 +72,8 @@ describe("pnpm demo", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
       expect(events.every((e) => e.status !== "failed")).toBe(true);
     }
     expect(report.orders).toHaveLength(6);
+    // the backend warned about the three tampered deliveries and nothing else
+    expect(report.warnings).toEqual(["webhook rejected", "webhook rejected", "webhook rejected"]);
   });
 
   it("prints the ledger and the ops view as tables", async () => {
