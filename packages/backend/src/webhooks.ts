@@ -321,9 +321,14 @@ export async function receive(
     );
   }
   if (body === "unreadable") {
+    // Also what a framework's own body limit under maxBodyBytes looks like (SvelteKit's BODY_SIZE_LIMIT).
+    engine.logger.warn("webhook body unreadable", {
+      provider: provider.name,
+      hint: "the connection broke off, or a body size limit in front of Mika (framework, proxy) cut the stream",
+    });
     return err(
       "WEBHOOK_INVALID",
-      "The webhook body could not be read (the connection broke off?): nothing was stored, so the sender delivers it again.",
+      "The webhook body could not be read (the connection broke off, or a body size limit in front of Mika cut it): nothing was stored, so the sender delivers it again.",
       { detail: "PAYLOAD_INVALID" },
     );
   }

@@ -138,7 +138,7 @@ describe("mika.handler on bad requests to its API routes", () => {
   });
 
   it("answers a body that breaks off mid-stream, or was already read, with an envelope", async () => {
-    const { mika, rows } = setup();
+    const { mika, rows, logs } = setup();
     const broken = () =>
       new ReadableStream<Uint8Array>({
         pull(controller) {
@@ -162,6 +162,10 @@ describe("mika.handler on bad requests to its API routes", () => {
         message: expect.stringMatching(/nothing was stored/),
       },
     });
+    // the operator learns of it (a framework's body limit under maxBodyBytes looks just like this)
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: "warn", message: "webhook body unreadable" }),
+    );
     const used = new Request(url("/webhooks/acme"), { method: "POST", body: "{}" });
     await used.text();
     expect(await mika.webhooks.receive({ provider: "acme", request: used })).toMatchObject({
