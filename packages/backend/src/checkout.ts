@@ -19,10 +19,10 @@ import {
 } from "@mika/types";
 import type { Engine } from "./engine.js";
 import { idempotent, providerFailure } from "./idempotency.js";
-import { applyEvent } from "./ledger.js";
 import { extendReservations, releaseReservations, reserveStock } from "./stock.js";
 import { type Order, toOrder } from "./types.js";
 import { sha256Hex } from "./util.js";
+import { applyMadeEvent } from "./webhooks.js";
 
 /** Something the shop sells. */
 export interface Sellable {
@@ -416,11 +416,9 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
       event = { ...base, kind: "checkout.expired", eventType: "mika.reconcile.checkout" };
     }
     if (!event) return order;
-    const applied = event;
-    return engine.store.transaction(async (tx) => {
-      await applyEvent(tx, applied, { now, createId: engine.createId });
-      return (await tx.get("orders", order.id)) ?? order;
-    });
+    // Through the inbox, as a webhook's event: its order.paid notification and host handlers run.
+    await applyMadeEvent(engine, event);
+    return (await engine.store.transaction((tx) => tx.get("orders", order.id))) ?? order;
   }
 
   async function status(input: { checkoutId: string; token: string }): Promise<MikaResult<CheckoutStatus>> {

@@ -261,6 +261,74 @@ async function parkedFor(tx: StoreTx, event: MikaEvent): Promise<string[]> {
   return ids;
 }
 
+/** A new inbox row for `event`. */
+function inboxRow(
+  engine: Engine,
+  event: MikaEvent,
+  from: {
+    eventId: string;
+    eventType: string;
+    payloadHash: string;
+    raw: string | null;
+    receivedAt: number;
+    deferred: boolean;
+  },
+): EventRow {
+  const { receivedAt, deferred } = from;
+  return {
+    id: engine.createId("evt"),
+    provider: event.provider,
+    event_id: from.eventId,
+    event_type: from.eventType,
+    kind: event.kind,
+    livemode: event.livemode,
+    payload_hash: from.payloadHash,
+    occurred_at: event.occurredAt.getTime(),
+    received_at: receivedAt,
+    // Deferred: stored pending, due at once. Inline: written as processed, in the transaction that
+    // applies it; applyAndRecord rewrites it only for another outcome (parked, ignored), and a
+    // processing error rolls the insert back with everything else.
+    status: deferred ? "pending" : "processed",
+    attempts: 0,
+    next_attempt_at: deferred ? receivedAt : null,
+    last_error: null,
+    parked_reason: null,
+    event: serializeEvent(event),
+    raw: from.raw,
+    processed_at: deferred ? null : receivedAt,
+    lease_until: null,
+    duplicates: 0,
+    updated_at: receivedAt,
+  };
+}
+
+/**
+ * Applies an event Mika made itself (a checkout it reconciled with the provider's API) the way a
+ * webhook's event is applied: stored in the inbox (ops shows it, `raw` empty), applied in the same
+ * transaction, its handler and notification runs recorded there and run after the commit. So a
+ * checkout paid before (or without) its webhook still gets its `order.paid` notification and its
+ * host handlers. Returns the order as the event left it. Throws what the store throws (nothing is
+ * then applied).
+ */
+export async function applyMadeEvent(engine: Engine, event: MikaEvent): Promise<OrderRow | undefined> {
+  const now = engine.now();
+  const row = inboxRow(engine, event, {
+    eventId: event.eventId,
+    eventType: event.eventType,
+    payloadHash: `mika:${event.eventType}`,
+    raw: null,
+    receivedAt: now,
+    deferred: false,
+  });
+  const result = await engine.store.transaction(async (tx) => {
+    if (!(await tx.insert("events", row))) return undefined; // made twice in one millisecond: applied
+    return applyAndRecord(engine, tx, row, event);
+  });
+  if (!result) return undefined;
+  await afterCommit(engine, event.provider, result);
+  return result.status === "processed" ? result.order : undefined;
+}
+
 /**
  * Processes a stored event (deferred, parked, failed, or replayed). Idempotent: an event already
  * processed or ignored is left as it is.
@@ -395,31 +463,14 @@ export async function receive(
   }
 
   const deferred = engine.processing === "deferred";
-  const row: EventRow = {
-    id: engine.createId("evt"),
-    provider: provider.name,
-    event_id: webhook.eventId,
-    event_type: webhook.eventType,
-    kind: event.kind,
-    livemode: event.livemode,
-    payload_hash: webhook.payloadHash,
-    occurred_at: event.occurredAt.getTime(),
-    received_at: receivedAt,
-    // Deferred: stored pending, due at once. Inline: written as processed, in the transaction that
-    // applies it; applyAndRecord rewrites it only for another outcome (parked, ignored), and a
-    // processing error rolls the insert back with everything else.
-    status: deferred ? "pending" : "processed",
-    attempts: 0,
-    next_attempt_at: deferred ? receivedAt : null,
-    last_error: null,
-    parked_reason: null,
-    event: serializeEvent(event),
+  const row = inboxRow(engine, event, {
+    eventId: webhook.eventId,
+    eventType: webhook.eventType,
+    payloadHash: webhook.payloadHash,
     raw: fromUtf8(body),
-    processed_at: deferred ? null : receivedAt,
-    lease_until: null,
-    duplicates: 0,
-    updated_at: receivedAt,
-  };
+    receivedAt,
+    deferred,
+  });
   const answer = (status: ReceiveResult["status"], id = row.id) =>
     ok<ReceiveResult>({ status, id, eventId: row.event_id, kind: row.kind });
 
