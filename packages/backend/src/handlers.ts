@@ -252,7 +252,17 @@ async function executeAll(
     return report;
   }
   const now = engine.now();
-  await engine.store.transaction((tx) => writeRunResults(tx, results, now));
+  try {
+    await engine.store.transaction((tx) => writeRunResults(tx, results, now));
+  } catch (error) {
+    // Kept, and written later like the inline path's (the runs stay claimed meanwhile): a handler that
+    // succeeded is not run again, and the rest of maintenance goes ahead.
+    engine.logger.warn("could not record handler results yet; they are written later", {
+      count: results.length,
+      error: errorMessage(error),
+    });
+    requeueRunResults(engine, results);
+  }
   return report;
 }
 
@@ -276,6 +286,9 @@ export async function retryDueRuns(
 ): Promise<{ succeeded: number; failed: number }> {
   if (!engine.runHandlers) return { succeeded: 0, failed: 0 };
   await flushRunResults(engine);
+  // Outcomes this process still holds (their write failed just now) are known: running those runs
+  // again would be a second run, and the held outcome, written later, would overwrite the newer one.
+  const held = new Set(engine.runResults.pending.map(([id]) => id));
   const claimed = await engine.store.transaction((tx) =>
     tx.claim("handler_runs", {
       where: { status: { in: ["pending", "failed"] }, next_attempt_at: { ne: null } },
@@ -285,11 +298,12 @@ export async function retryDueRuns(
       limit,
     }),
   );
-  if (!claimed.length) return { succeeded: 0, failed: 0 };
+  const due = claimed.filter((run) => !held.has(run.id));
+  if (!due.length) return { succeeded: 0, failed: 0 };
   const events = new Map<string, MikaEvent | undefined>();
   return executeAll(
     engine,
-    claimed,
+    due,
     async (run) => {
       if (!events.has(run.event_row_id)) {
         const row = await engine.store.transaction((tx) => tx.get("events", run.event_row_id));

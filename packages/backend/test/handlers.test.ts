@@ -86,6 +86,88 @@ describe("host handlers", () => {
   });
 });
 
+describe("a store error writing handler outcomes", () => {
+  /** A memory store whose next `failUpdates` updates of handler runs throw. */
+  function flakyRunStore() {
+    const inner = memoryStore();
+    const control = { failUpdates: 0 };
+    const store: MikaStore = {
+      ...inner,
+      transaction: (fn) =>
+        inner.transaction((tx) =>
+          fn({
+            ...tx,
+            update: (table, id, patch) => {
+              if (table === "handler_runs" && control.failUpdates > 0) {
+                control.failUpdates--;
+                return Promise.reject(new Error("disk I/O error"));
+              }
+              return tx.update(table, id, patch);
+            },
+          }),
+        ),
+    };
+    return { inner, store, control };
+  }
+
+  it("in maintenance: the outcomes are kept for a later write, a handler that succeeded never runs again", async () => {
+    const { inner, store, control } = flakyRunStore();
+    let calls = 0;
+    const { deliver, mika, clock, logs } = setup({
+      store,
+      on: {
+        "checkout.completed": async () => {
+          calls++;
+          if (calls === 1) throw new Error("crm down");
+        },
+      },
+    });
+    const res = await deliver(completed(), "msg_h_write");
+    const flushed = await mika.webhooks.get(res.body.data.id); // writes the inline run's (failed) outcome
+    expect(flushed.ok && flushed.data.handlers).toMatchObject([{ status: "failed", attempts: 1 }]);
+    clock.advance(60 * 60 * 1000);
+    control.failUpdates = 1; // the write of the retried run's outcome fails once
+    const first = await mika.maintenance.run();
+    expect(calls).toBe(2);
+    expect(first.ok && first.data.handlers).toEqual({ succeeded: 1, failed: 0 });
+    expect(logs.some((l) => l.level === "warn" && /handler results/.test(l.message))).toBe(true);
+    clock.advance(10 * 60 * 1000); // past the 5-minute claim
+    await mika.maintenance.run();
+    expect(calls).toBe(2);
+    const runs = await inner.transaction((tx) => tx.find("handler_runs", {}));
+    expect(runs).toMatchObject([{ handler: "on:checkout.completed", status: "succeeded", attempts: 2 }]);
+  });
+
+  it("held back by a failed write: maintenance does not run it again meanwhile, nor lets it overwrite a newer one", async () => {
+    const { inner, store, control } = flakyRunStore();
+    let calls = 0;
+    const { deliver, mika, clock } = setup({
+      store,
+      on: {
+        "checkout.completed": async () => {
+          calls++;
+          if (calls === 1) throw new Error("crm down");
+        },
+      },
+    });
+    await deliver(completed(), "msg_h_held"); // fails inline; its outcome waits to be written
+    clock.advance(60 * 60 * 1000);
+    control.failUpdates = 1; // maintenance's write of that waiting outcome fails
+    const first = await mika.maintenance.run();
+    expect(first.ok && first.data.handlers).toEqual({ succeeded: 0, failed: 0 });
+    expect(calls).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 60)); // the held outcome is written
+    clock.advance(10 * 60 * 1000);
+    await mika.maintenance.run(); // the retry the outcome asked for
+    expect(calls).toBe(2);
+    clock.advance(60 * 60 * 1000);
+    await mika.maintenance.run();
+    expect(calls).toBe(2);
+    const runs = await inner.transaction((tx) => tx.find("handler_runs", {}));
+    expect(runs).toMatchObject([{ status: "succeeded", attempts: 2 }]);
+  });
+});
+
 describe("runHandlers: false (ops tools)", () => {
   it("records runs with the ledger change but never executes them, inline or in maintenance", async () => {
     let calls = 0;
