@@ -1,7 +1,8 @@
 /**
  * The browser side every example app shares, framework-neutral: the Buy button (start a checkout through
- * Mika's API with a fresh Idempotency-Key, keep its id and token in sessionStorage, go to the provider),
- * and the success and cancel pages, which ask Mika for the checkout's status instead of trusting the URL.
+ * Mika's API with an Idempotency-Key per purchase attempt, keep its id and token in sessionStorage, go to
+ * the provider), and the success and cancel pages, which ask Mika for the checkout's status instead of
+ * trusting the URL.
  *
  * Markup contract: `button[data-mika-buy][data-provider][data-product]`, an optional
  * `[data-mika-error]` next to them, and `[data-mika-outcome="success" | "cancel"]` elements whose
@@ -33,21 +34,84 @@ export interface StatusView {
 
 type Envelope<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string } };
 
-async function call<T>(path: string, init?: RequestInit): Promise<Envelope<T>> {
+/** Mika's envelope and the HTTP status it came with (`null`: no answer at all, a network error). */
+interface Answer<T> {
+  status: number | null;
+  result: Envelope<T>;
+}
+
+async function request<T>(path: string, init?: RequestInit): Promise<Answer<T>> {
+  let response: Response;
   try {
-    const response = await fetch(`${API_BASE}${path}`, init);
-    return (await response.json()) as Envelope<T>;
+    response = await fetch(`${API_BASE}${path}`, init);
   } catch (error) {
-    return { ok: false, error: { code: "NETWORK", message: `Could not reach the shop: ${String(error)}` } };
+    const message = `Could not reach the shop: ${String(error)}`;
+    return { status: null, result: { ok: false, error: { code: "NETWORK", message } } };
+  }
+  const body: unknown = await response.json().catch(() => undefined);
+  if (isEnvelope<T>(body)) return { status: response.status, result: body };
+  const message = `The shop answered ${response.status} without Mika's JSON envelope.`;
+  return { status: response.status, result: { ok: false, error: { code: "BAD_RESPONSE", message } } };
+}
+
+function isEnvelope<T>(body: unknown): body is Envelope<T> {
+  if (typeof body !== "object" || body === null) return false;
+  const { ok, error } = body as { ok?: unknown; error?: unknown };
+  return ok === true || (ok === false && typeof error === "object" && error !== null);
+}
+
+async function call<T>(path: string, init?: RequestInit): Promise<Envelope<T>> {
+  return (await request<T>(path, init)).result;
+}
+
+const KEY_PREFIX = "mika.example.idempotency-key";
+
+/**
+ * Whether an answer to `POST /checkout` is final for its Idempotency-Key. A success is, and so is a
+ * 4xx (the request itself was refused: a new attempt is a new request). A network error, a 5xx or an
+ * unreadable answer is not: the server may have started the checkout and the answer got lost. Nor is
+ * 409 `CONFLICT`: the first request with the key is still running on the server.
+ */
+function keyIsSettled(answer: Answer<unknown>): boolean {
+  if (answer.result.ok) return true;
+  const { status } = answer;
+  if (status === null || status < 400 || status >= 500) return false;
+  return !(status === 409 && answer.result.error.code === "CONFLICT");
+}
+
+/**
+ * The Idempotency-Key for buying `productId` from `provider`: the one of the last attempt if its outcome
+ * is unknown (kept in sessionStorage, so a reload retries with it too), otherwise a fresh one. Sending
+ * the same key again makes Mika answer with the checkout it may already have started, instead of
+ * starting a second one at the provider.
+ */
+function attemptKey(storageName: string): string {
+  try {
+    const kept = sessionStorage.getItem(storageName);
+    if (kept) return kept;
+  } catch {
+    // no sessionStorage (privacy settings): every attempt gets a fresh key
+  }
+  return crypto.randomUUID();
+}
+
+function keepKey(storageName: string, key: string | null): void {
+  try {
+    if (key) sessionStorage.setItem(storageName, key);
+    else sessionStorage.removeItem(storageName);
+  } catch {
+    // see attemptKey
   }
 }
 
 /** Starts a checkout and sends the browser to the provider's page; resolves with an error message otherwise. */
 export async function startCheckout(input: { provider: string; productId: string }): Promise<string> {
   const origin = window.location.origin;
-  const result = await call<{ checkoutId: string; token: string; url: string }>("/checkout", {
+  const storageName = `${KEY_PREFIX}:${input.provider}:${input.productId}`;
+  const key = attemptKey(storageName);
+  const answer = await request<{ checkoutId: string; token: string; url: string }>("/checkout", {
     method: "POST",
-    headers: { "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+    headers: { "content-type": "application/json", "idempotency-key": key },
     body: JSON.stringify({
       provider: input.provider,
       lines: [{ sellableId: input.productId, quantity: 1 }],
@@ -55,6 +119,8 @@ export async function startCheckout(input: { provider: string; productId: string
       cancelUrl: `${origin}/cancel`,
     }),
   });
+  keepKey(storageName, keyIsSettled(answer) ? null : key);
+  const result = answer.result;
   if (!result.ok) return `${result.error.message} (${result.error.code})`;
   const stored: StoredCheckout = {
     checkoutId: result.data.checkoutId,

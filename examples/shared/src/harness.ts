@@ -470,6 +470,34 @@ export function describeExampleApp(example: ExampleApp): void {
       }
     }, 60_000);
 
+    it("browser: Buy whose answer is lost → Buy again sends the same Idempotency-Key, one provider checkout", async () => {
+      browser ??= await launchChromium();
+      const page = await browser.newPage();
+      try {
+        const keys: string[] = [];
+        let loseAnswer = true;
+        await page.route("**/api/mika/checkout", async (route) => {
+          keys.push(route.request().headers()["idempotency-key"] ?? "");
+          if (!loseAnswer) return route.continue();
+          loseAnswer = false;
+          await route.fetch(); // the app starts the checkout at the provider…
+          await route.abort("connectionreset"); // …and its answer never reaches the browser
+        });
+        const before = stripe.sessions.size;
+        await page.goto(app.url);
+        await page.click("#buy-stripe-tee[data-mika-mounted]");
+        await page.locator("[data-mika-error]", { hasText: "NETWORK" }).waitFor({ timeout: 15_000 });
+        expect(stripe.sessions.size).toBe(before + 1);
+        await page.click("#buy-stripe-tee[data-mika-mounted]:not([disabled])");
+        await page.waitForURL(`${stripe.url}/pay/**`);
+        expect(keys).toHaveLength(2);
+        expect(keys[1]).toBe(keys[0]);
+        expect(stripe.sessions.size).toBe(before + 1);
+      } finally {
+        await page.close();
+      }
+    }, 60_000);
+
     it("reports missing keys by name on the page and in the log, without crashing", async () => {
       const port = await freePort();
       const run = example.command(port);
