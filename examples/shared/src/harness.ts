@@ -419,6 +419,28 @@ export function describeExampleApp(example: ExampleApp): void {
       });
     }
 
+    it("a signed 600 KiB webhook (over adapter-node's default body limit, within Mika's 1 MiB) → 200", async () => {
+      const body = JSON.stringify({
+        id: `evt_example_large_${nowSeconds()}`,
+        object: "event",
+        type: "customer.created",
+        created: nowSeconds(),
+        livemode: false,
+        data: {
+          object: { id: "cus_example_large", object: "customer", metadata: { pad: "x".repeat(600 * 1024) } },
+        },
+      });
+      const signed = await stripeSigner.sign({ body, signatures: [{ secret: TEST_SECRETS.stripeWebhook }] });
+      const response = await fetch(`${app.url}/api/mika/webhooks/stripe`, {
+        method: "POST",
+        headers: signed.headers,
+        body,
+      });
+      const text = await response.text();
+      expect(response.status, text).toBe(200);
+      expect((JSON.parse(text) as { ok: boolean }).ok).toBe(true);
+    });
+
     for (const provider of providers) {
       it(`browser (${provider.name}): Buy → the sandbox's hosted page → Pay → the success page shows paid, read from status`, async () => {
         browser ??= await launchChromium();

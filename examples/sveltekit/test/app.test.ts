@@ -10,7 +10,7 @@ describeExampleApp({
   builtMarker: "build/index.js",
   command: (port) => ({
     command: process.execPath,
-    args: ["build"],
+    args: ["serve.js"], // what `pnpm start` runs: build/ with BODY_SIZE_LIMIT=2M
     env: { HOST: "127.0.0.1", PORT: String(port), ORIGIN: `http://127.0.0.1:${port}` },
   }),
 });
