@@ -181,8 +181,8 @@ export function createProgram(output: Output, state: { code: number; json: boole
       `
 Examples:
   $ mika trigger stripe checkout.session.completed --to http://localhost:3000/api/mika/webhooks/stripe --secret "$STRIPE_WEBHOOK_SECRET"
-  $ mika trigger paddle transaction.completed --to $URL/paddle --checkout chk_123 --set data.details.totals.total=2500
-  $ mika trigger lemonsqueezy order_created --to $URL/lemonsqueezy --repeat 20 --concurrency 5
+  $ mika trigger paddle transaction.completed --to $URL/paddle --secret "$PADDLE_WEBHOOK_SECRET" --checkout chk_123 --set data.details.totals.total=2500
+  $ MIKA_WEBHOOK_SECRET=… mika trigger lemonsqueezy order_created --to $URL/lemonsqueezy --repeat 20 --concurrency 5
   $ mika trigger stripe --list`,
     )
     .action(async function (this: Command, provider: string | undefined, event: string | undefined) {

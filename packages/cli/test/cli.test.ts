@@ -2,6 +2,7 @@
  * The built `mika` bin, run as a child process against a real Mika (three real adapters, SQLite)
  * served over node:http in this process.
  */
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KnownEvent, TriggerReport } from "../src/trigger.js";
@@ -239,6 +240,36 @@ describe("mika trigger", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
       const body = envelopeOf(parse(ran.stdout).deliveries[0]!);
       expect(["processed", "ignored", "parked"]).toContain(body.data.status);
     }
+  });
+});
+
+describe("output into a pipe", { timeout: SLOW_MACHINE_TIMEOUT }, () => {
+  it("ends quietly with 0 when the reader closes early (mika … | head)", async () => {
+    // more than a pipe's buffer (64 KiB), so the write meets the closed pipe
+    const note = JSON.stringify("x".repeat(120_000));
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        "trigger",
+        "stripe",
+        "checkout.session.completed",
+        "--dry-run",
+        "--secret",
+        "whsec_pipe",
+        "--set",
+        `data.object.metadata.note=${note}`,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.stdout.once("data", () => child.stdout.destroy()); // what `head -c 10` does
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
   });
 });
 
