@@ -24,10 +24,10 @@ export interface MikaRoutes {
  * ```ts
  * // src/pages/api/mika/[...path].ts
  * import { createMikaRoutes } from "@mika/astro";
- * import { mika } from "../../../lib/mika";
+ * import { getMika } from "../../../lib/mika"; // lazyMika(() => createMika({ ... }))
  *
  * export const prerender = false;
- * export const { GET, POST, ALL } = createMikaRoutes(mika);
+ * export const { GET, POST, ALL } = createMikaRoutes(getMika);
  * ```
  */
 export function createMikaRoutes(mika: MikaSource): MikaRoutes {
@@ -45,9 +45,9 @@ export function createMikaRoutes(mika: MikaSource): MikaRoutes {
  * ```ts
  * // src/middleware.ts
  * import { mikaMiddleware } from "@mika/astro";
- * import { mika } from "./lib/mika";
+ * import { getMika } from "./lib/mika"; // lazyMika(() => createMika({ ... }))
  *
- * export const onRequest = mikaMiddleware(mika);
+ * export const onRequest = mikaMiddleware(getMika);
  * ```
  */
 export function mikaMiddleware<M extends MikaHandlerHost>(mika: MikaSource<M>): MiddlewareHandler {

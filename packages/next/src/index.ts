@@ -22,11 +22,11 @@ export interface MikaRouteHandlers {
  * ```ts
  * // app/api/mika/[...path]/route.ts
  * import { createMikaHandler } from "@mika/next";
- * import { mika } from "@/lib/mika";
+ * import { getMika } from "@/lib/mika"; // lazyMika(() => createMika({ ... }))
  *
  * export const runtime = "nodejs";
  * export const dynamic = "force-dynamic";
- * export const { GET, POST } = createMikaHandler(mika);
+ * export const { GET, POST } = createMikaHandler(getMika);
  * ```
  */
 export function createMikaHandler(mika: MikaSource): MikaRouteHandlers {

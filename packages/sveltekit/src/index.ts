@@ -33,9 +33,9 @@ export interface MikaHandleOptions {
  * ```ts
  * // src/routes/api/mika/[...path]/+server.ts
  * import { createMikaHandlers } from "@mika/sveltekit";
- * import { mika } from "$lib/server/mika";
+ * import { getMika } from "$lib/server/mika"; // lazyMika(() => createMika({ ... }))
  *
- * export const { GET, POST, fallback } = createMikaHandlers(mika);
+ * export const { GET, POST, fallback } = createMikaHandlers(getMika);
  * ```
  */
 export function createMikaHandlers(mika: MikaSource): MikaHandlers {
@@ -52,9 +52,9 @@ export function createMikaHandlers(mika: MikaSource): MikaHandlers {
  * ```ts
  * // src/hooks.server.ts
  * import { mikaHandle } from "@mika/sveltekit";
- * import { mika } from "$lib/server/mika";
+ * import { getMika } from "$lib/server/mika"; // lazyMika(() => createMika({ ... }))
  *
- * export const handle = mikaHandle(mika); // combine with others through `sequence` from @sveltejs/kit/hooks
+ * export const handle = mikaHandle(getMika); // combine with others through `sequence` from @sveltejs/kit/hooks
  * ```
  */
 export function mikaHandle<M extends MikaHandlerHost>(
