@@ -38,8 +38,12 @@ export function providerFailure(engine: Engine, provider: string, error: unknown
       code: error.providerCode,
       message: error.message,
     });
-    return err("PROVIDER_FAILED", `${provider}: ${error.message}`, {
-      ...(error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {}),
+    // The provider's own verdict on retrying decides what the caller is told to do.
+    const advice = error.retryable
+      ? "it may succeed when retried later"
+      : "retrying the same request will fail again: change the request or the provider account first";
+    return err("PROVIDER_FAILED", `${provider}: ${error.message} (${advice}).`, {
+      ...(error.retryable && error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {}),
     });
   }
   engine.logger.error(`${provider} call failed unexpectedly`, { error: errorMessage(error) });

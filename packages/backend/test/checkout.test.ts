@@ -246,6 +246,24 @@ describe("checkout.start", () => {
     expect(await rows("idempotency")).toHaveLength(1);
   });
 
+  it("tells the caller not to retry a request the provider refused for good", async () => {
+    const { mika, account } = shop();
+    account.failNext = new ProviderError("No such price: 'price_gone'", {
+      providerStatus: 400,
+      providerCode: "resource_missing",
+    });
+    const res = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "tee", quantity: 1 }], ...urls },
+      { idempotencyKey: "key-refused-for-good" },
+    );
+    expect(res).toMatchObject({
+      ok: false,
+      status: 502,
+      error: { code: "PROVIDER_FAILED", message: expect.stringMatching(/No such price.*will fail again/) },
+    });
+    expect(!res.ok && res.error.retryAfter).toBeUndefined();
+  });
+
   it("releases holds and answers 502 PROVIDER_FAILED with retryAfter when the provider fails", async () => {
     const { mika, account, rows } = shop();
     account.failNext = new ProviderError("rate limited", { providerStatus: 429, retryAfter: 7 });
@@ -253,7 +271,15 @@ describe("checkout.start", () => {
       { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
       { idempotencyKey: "key-fail-1" },
     );
-    expect(res).toMatchObject({ ok: false, status: 502, error: { code: "PROVIDER_FAILED", retryAfter: 7 } });
+    expect(res).toMatchObject({
+      ok: false,
+      status: 502,
+      error: {
+        code: "PROVIDER_FAILED",
+        retryAfter: 7,
+        message: expect.stringMatching(/may succeed when retried/),
+      },
+    });
     expect(await rows("reservations")).toMatchObject([{ status: "released" }]);
     const again = await mika.checkout.start(
       { provider: "acme", lines: [{ sellableId: "tee", quantity: 2 }], ...urls },
