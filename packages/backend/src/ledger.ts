@@ -8,7 +8,7 @@
  * - an event of the other mode (test vs live) than the order it names is never applied to it.
  */
 import type { MikaEvent, OrderRow, OrderStatus, StoreTx, SubscriptionRow } from "@mika/types";
-import { commitReservations, releaseReservations } from "./stock.js";
+import { commitReservations, extendReservations, releaseReservations } from "./stock.js";
 import { type NotificationIntent, toOrder, toSubscription } from "./types.js";
 
 /** What the ledger needs from its caller. */
@@ -56,6 +56,13 @@ const RANK: Record<OrderStatus, number> = {
   refunded: 5,
 };
 
+/**
+ * How long the stock of a checkout completed unpaid (a bank debit on its way) stays held: Stripe
+ * says such a payment's outcome can take up to 14 business days, and three weeks covers those with
+ * holidays. Past it, maintenance releases the hold.
+ */
+const ASYNC_PAYMENT_HOLD_MS = 21 * 24 * 60 * 60 * 1000;
+
 /** refund_ref prefix of the one running-total row per payment (cumulative refund events). */
 const AGGREGATE = "total:";
 
@@ -68,14 +75,19 @@ async function refundedTotal(
   order: OrderRow,
   event: MikaEvent & { kind: "refund.updated" },
 ): Promise<number> {
-  const rows = await tx.find("refunds", { order_id: order.id, status: "succeeded" });
+  return Math.max(await refundsRecorded(tx, order.id), event.cumulative === false ? 0 : event.refundedAmount);
+}
+
+/** What the succeeded refund rows of an order add up to: the largest running total, or the per-refund sum. */
+async function refundsRecorded(tx: StoreTx, orderId: string): Promise<number> {
+  const rows = await tx.find("refunds", { order_id: orderId, status: "succeeded" });
   let running = 0;
   let sum = 0;
   for (const row of rows) {
     if (row.refund_ref.startsWith(AGGREGATE)) running = Math.max(running, row.refunded_amount);
     else sum += row.refunded_amount;
   }
-  return Math.max(running, sum, event.cumulative === false ? 0 : event.refundedAmount);
+  return Math.max(running, sum);
 }
 
 const TERMINAL_SUBSCRIPTION = new Set(["canceled", "expired"]);
@@ -179,18 +191,95 @@ async function saveOrder(
   return next as unknown as OrderRow;
 }
 
-/** Moves an order to `paid` if it is not there or beyond yet. */
-async function markPaid(tx: StoreTx, order: OrderRow, patch: Partial<OrderRow>, ctx: LedgerContext) {
+/**
+ * Records a refund event's row: per-refund events are kept by refundRef (and summed by
+ * {@link refundedTotal}); cumulative ones are one running total per payment.
+ */
+async function recordRefund(
+  tx: StoreTx,
+  event: MikaEvent & { kind: "refund.updated" },
+  orderId: string | null,
+  paymentRef: string | null,
+  ctx: LedgerContext,
+): Promise<void> {
+  const perRefund = event.cumulative === false && Boolean(event.refundRef);
+  const refundRef = perRefund ? event.refundRef! : `${AGGREGATE}${event.paymentRef ?? orderId}`;
+  const [existing] = await tx.find(
+    "refunds",
+    { provider: event.provider, refund_ref: refundRef },
+    { limit: 1, lock: true },
+  );
+  if (existing) {
+    await tx.update("refunds", existing.id, {
+      // a late "pending" never takes back a refund's outcome (deliveries arrive out of order)
+      status: event.status === "pending" && existing.status !== "pending" ? existing.status : event.status,
+      refunded_amount: perRefund
+        ? event.refundedAmount
+        : Math.max(existing.refunded_amount, event.refundedAmount),
+      updated_at: ctx.now,
+    });
+    return;
+  }
+  await tx.insert("refunds", {
+    id: ctx.createId("ref"),
+    provider: event.provider,
+    refund_ref: refundRef,
+    order_id: orderId,
+    payment_ref: paymentRef,
+    status: event.status,
+    refunded_amount: event.refundedAmount,
+    currency: event.currency,
+    updated_at: ctx.now,
+  });
+}
+
+/**
+ * Moves an order to `paid` if it is not there or beyond yet. `paid` is what the provider took, when
+ * the event says so in the order's currency: it becomes the order's amount (tax and discounts make it
+ * differ from the catalog's sum, and refunds are measured against it). Refunds that landed before
+ * the payment (deliveries arrive out of order) count at once.
+ */
+async function markPaid(
+  tx: StoreTx,
+  order: OrderRow,
+  patch: Partial<OrderRow>,
+  ctx: LedgerContext,
+  paid?: { amount?: number; currency?: string },
+) {
   if (RANK[order.status] >= RANK.paid)
     return { order: await saveOrder(tx, order, patch, ctx.now), intents: [] };
+  const currency = patch.currency ?? order.currency;
+  const sameCurrency =
+    paid?.currency !== undefined &&
+    currency !== null &&
+    paid.currency.toUpperCase() === currency.toUpperCase();
+  const amount = sameCurrency && paid?.amount !== undefined ? paid.amount : (patch.amount ?? order.amount);
+  const refunded = Math.max(order.refunded_amount, await refundsRecorded(tx, order.id));
+  const status: OrderStatus =
+    refunded === 0 ? "paid" : amount !== null && refunded >= amount ? "refunded" : "partially_refunded";
   const next = await saveOrder(
     tx,
     order,
-    { ...patch, status: "paid", paid_at: ctx.now, failure_reason: null },
+    { ...patch, amount, status, refunded_amount: refunded, paid_at: ctx.now, failure_reason: null },
     ctx.now,
   );
   await commitReservations(tx, order.id, ctx.now);
   return { order: next, intents: [{ type: "order.paid", order: toOrder(next) } as NotificationIntent] };
+}
+
+/**
+ * Links to `order` the subscription its checkout started, when that subscription was stored before
+ * the order (its event came first) and so without one.
+ */
+async function linkSubscription(tx: StoreTx, order: OrderRow, now: number): Promise<void> {
+  if (!order.subscription_ref || order.mode !== "subscription") return;
+  const [subscription] = await tx.find(
+    "subscriptions",
+    { provider: order.provider, subscription_ref: order.subscription_ref },
+    { limit: 1, lock: true },
+  );
+  if (subscription && subscription.order_id === null && subscription.livemode === order.livemode)
+    await tx.update("subscriptions", subscription.id, { order_id: order.id, updated_at: now });
 }
 
 /** Applies one event inside the caller's transaction. */
@@ -264,6 +353,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
         } else {
           await created;
         }
+        await linkSubscription(tx, row, ctx.now);
         return applied(paid ? [{ type: "order.paid", order: toOrder(row) }] : [], row, true);
       }
       const row = order;
@@ -272,11 +362,17 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
       if (row.currency === null && event.currency) patch.currency = event.currency;
       if (!row.customer_email && event.customer?.email) patch.customer_email = event.customer.email;
       if (!row.customer_name && event.customer?.name) patch.customer_name = event.customer.name;
+      if (patch.subscription_ref) await linkSubscription(tx, { ...row, ...patch }, ctx.now);
       if (paid) {
-        const result = await markPaid(tx, row, patch, ctx);
+        const result = await markPaid(tx, row, patch, ctx, event);
         return applied(result.intents, result.order);
       }
-      if (row.status === "pending") patch.status = "awaiting_payment";
+      if (row.status === "pending") {
+        patch.status = "awaiting_payment";
+        // The buyer finished and the money is on its way (a bank debit takes days): the stock stays held
+        // until payment.succeeded commits it or payment.failed releases it, for at most ASYNC_PAYMENT_HOLD_MS.
+        await extendReservations(tx, row.id, ctx.now + ASYNC_PAYMENT_HOLD_MS, ctx.now);
+      }
       return applied([], await saveOrder(tx, row, patch, ctx.now));
     }
 
@@ -334,7 +430,7 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
       if (event.kind === "payment.succeeded") {
         if (order.amount === null) patch.amount = event.amount;
         if (order.currency === null) patch.currency = event.currency;
-        const result = await markPaid(tx, order, patch, ctx);
+        const result = await markPaid(tx, order, patch, ctx, event);
         return applied(result.intents, result.order);
       }
       if (event.kind === "payment.failed") {
@@ -378,42 +474,34 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
 
     case "refund.updated": {
       if (!order) {
+        // a payment the ledger holds without an order (a renewal): record its refund on the payment
+        const [payment] =
+          !awaited && event.paymentRef
+            ? await tx.find(
+                "payments",
+                { provider: event.provider, payment_ref: event.paymentRef, status: "succeeded" },
+                { limit: 1 },
+              )
+            : [];
+        if (payment) {
+          await recordRefund(tx, event, payment.order_id, event.paymentRef!, ctx);
+          return applied([]);
+        }
         return awaited || event.paymentRef
           ? { result: "parked", reason: awaitingOrder(event) }
           : { result: "ignored", reason: "refund for an unknown payment" };
       }
-      // Per-refund events are kept by refundRef and summed; cumulative ones are one running total per payment.
-      const perRefund = event.cumulative === false && Boolean(event.refundRef);
-      const refundRef = perRefund ? event.refundRef! : `${AGGREGATE}${event.paymentRef ?? order.id}`;
-      const [existing] = await tx.find(
-        "refunds",
-        { provider: event.provider, refund_ref: refundRef },
-        { limit: 1, lock: true },
+      const otherPayment =
+        Boolean(event.paymentRef && order.payment_ref) && event.paymentRef !== order.payment_ref;
+      // a refund of another payment of the order's subscription (a renewal) is that payment's, not the order's
+      await recordRefund(
+        tx,
+        event,
+        otherPayment ? null : order.id,
+        event.paymentRef ?? order.payment_ref,
+        ctx,
       );
-      if (existing) {
-        await tx.update("refunds", existing.id, {
-          // a late "pending" never takes back a refund's outcome (deliveries arrive out of order)
-          status:
-            event.status === "pending" && existing.status !== "pending" ? existing.status : event.status,
-          refunded_amount: perRefund
-            ? event.refundedAmount
-            : Math.max(existing.refunded_amount, event.refundedAmount),
-          updated_at: ctx.now,
-        });
-      } else {
-        await tx.insert("refunds", {
-          id: ctx.createId("ref"),
-          provider: event.provider,
-          refund_ref: refundRef,
-          order_id: order.id,
-          payment_ref: event.paymentRef ?? order.payment_ref,
-          status: event.status,
-          refunded_amount: event.refundedAmount,
-          currency: event.currency,
-          updated_at: ctx.now,
-        });
-      }
-      if (event.status !== "succeeded" || RANK[order.status] < RANK.paid) {
+      if (otherPayment || event.status !== "succeeded" || RANK[order.status] < RANK.paid) {
         return applied([], await saveOrder(tx, order, refsPatch(order, event), ctx.now));
       }
       const refunded = Math.max(order.refunded_amount, await refundedTotal(tx, order, event));
@@ -497,7 +585,15 @@ async function applySubscription(
     { provider: event.provider, subscription_ref: event.subscriptionRef },
     { limit: 1, lock: true },
   );
-  const order = event.checkoutRef ? await tx.get("orders", event.checkoutRef, { lock: true }) : undefined;
+  const named = event.checkoutRef ? await tx.get("orders", event.checkoutRef, { lock: true }) : undefined;
+  const order =
+    named &&
+    named.provider === event.provider &&
+    named.livemode === event.livemode &&
+    named.mode === "subscription" &&
+    !contradiction(named, event)
+      ? named
+      : undefined;
   const snapshot = {
     status: event.status,
     price_ref: event.priceRef ?? existing?.price_ref ?? null,
