@@ -24,6 +24,16 @@ import { type Order, toOrder } from "./types.js";
 import { sha256Hex } from "./util.js";
 import { applyMadeEvent } from "./webhooks.js";
 
+/**
+ * The idempotency key a provider gets for a host's key: `prefix` + the key, or + its SHA-256 when
+ * that would pass 255 characters (Stripe's limit; host keys may be 255 long). The same host key
+ * always gives the same provider key, so retries stay idempotent.
+ */
+async function providerKey(prefix: string, key: string): Promise<string> {
+  const plain = `${prefix}${key}`;
+  return plain.length <= 255 ? plain : `${prefix}${await sha256Hex(key)}`;
+}
+
 /** Something the shop sells. */
 export interface Sellable {
   /** Your id for it (used in checkout lines and stock). */
@@ -524,13 +534,13 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
           }
           return { ok: true, state: { paymentRef: current.payment_ref, currency: current.currency } };
         },
-        call: (state) =>
+        call: async (state) =>
           refunds.create({
             paymentRef: state.paymentRef,
             ...(input.amount !== undefined ? { amount: input.amount } : {}),
             ...(state.currency ? { currency: state.currency } : {}),
             ...(input.reason ? { reason: input.reason } : {}),
-            idempotencyKey: `mika_refund_${opts.idempotencyKey}`,
+            idempotencyKey: await providerKey("mika_refund_", opts.idempotencyKey),
             checkoutRef: order.id,
           }),
         commit: async (_tx, _state, result) => ({
@@ -567,7 +577,7 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
     if (action === "change" && (typeof input.priceRef !== "string" || !input.priceRef)) {
       return err("VALIDATION_FAILED", "change needs the new priceRef.", { fields: { priceRef: "required" } });
     }
-    const idempotencyKey = `mika_sub_${opts?.idempotencyKey}`;
+    const idempotencyKey = await providerKey("mika_sub_", String(opts?.idempotencyKey));
     // One scope for every action, with the action in the request: a key reused for another action is
     // IDEMPOTENCY_MISMATCH, so the provider never sees one key on two different requests.
     return (await idempotent(

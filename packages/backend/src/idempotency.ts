@@ -5,7 +5,15 @@
  * request → 409 IDEMPOTENCY_MISMATCH; a concurrent call with the key waits for the first one's result.
  * The claim is a lease that the running call renews, so only a call whose process died is retried.
  */
-import { err, type MikaErr, type MikaResult, ok, ProviderError, type StoreTx } from "@mika/types";
+import {
+  err,
+  type MikaErr,
+  type MikaResult,
+  OUTCOME_UNKNOWN,
+  ok,
+  ProviderError,
+  type StoreTx,
+} from "@mika/types";
 import type { Engine } from "./engine.js";
 import { errorMessage, sha256Hex, stableStringify } from "./util.js";
 
@@ -29,6 +37,15 @@ const RENEW_MS = LEASE_MS / 3;
 /** Another call claimed the key between our read and our insert: roll back and look again. */
 class KeyRace extends Error {}
 const WAIT_MS = 15_000;
+
+/** The member of a kept key's stored response that marks an unknown outcome (and says why). */
+const UNKNOWN_MARK = "mikaOutcomeUnknown";
+
+function outcomeUnknown(response: unknown): string | undefined {
+  if (typeof response !== "object" || response === null) return undefined;
+  const why = (response as Record<string, unknown>)[UNKNOWN_MARK];
+  return typeof why === "string" ? why : undefined;
+}
 
 /** Maps a thrown provider error to a `PROVIDER_FAILED` envelope (never echoing secrets). */
 export function providerFailure(engine: Engine, provider: string, error: unknown): MikaErr {
@@ -124,7 +141,15 @@ export async function idempotent<S, R>(
               "This idempotency key was used with a different request: use a new key for a new request.",
             );
           }
-          if (existing.status === "done") return { done: existing.response };
+          if (existing.status === "done") {
+            const unknown = outcomeUnknown(existing.response);
+            if (unknown !== undefined)
+              return err(
+                "CONFLICT",
+                `An earlier call with this idempotency key may have taken effect at the provider (${unknown}): check the provider before retrying with a new key.`,
+              );
+            return { done: existing.response };
+          }
           if (existing.lease_until !== null && existing.lease_until > now) return { wait: true as const };
           await tx.delete("idempotency", id); // the earlier attempt died: start again
         }
@@ -166,7 +191,16 @@ export async function idempotent<S, R>(
       await lease.stop();
       await engine.store.transaction(async (tx) => {
         await steps.fail?.(tx, claim.state, error);
-        if (lease.owns(await tx.get("idempotency", id, { lock: true }))) await tx.delete("idempotency", id);
+        if (!lease.owns(await tx.get("idempotency", id, { lock: true }))) return;
+        // A provider without idempotency keys may have applied a call whose answer was lost: the key
+        // stays taken, so a retry cannot apply it a second time (see OUTCOME_UNKNOWN).
+        if (error instanceof ProviderError && error.providerCode === OUTCOME_UNKNOWN) {
+          await tx.update("idempotency", id, {
+            status: "done",
+            response: { [UNKNOWN_MARK]: error.message.slice(0, 300) },
+            lease_until: null,
+          });
+        } else await tx.delete("idempotency", id);
       });
       return providerFailure(engine, provider, error);
     }

@@ -22,6 +22,7 @@ import {
   updateSubscriptionItem,
 } from "@lemonsqueezy/lemonsqueezy.js";
 import {
+  OUTCOME_UNKNOWN,
   type PaymentProvider,
   type ProviderActionResult,
   type ProviderCheckout,
@@ -84,7 +85,11 @@ export function lemonSqueezyApi(options: ApiOptions): Required<
     options.apiKey && options.apiKey.length > 0 ? text.split(options.apiKey).join("[redacted]") : text;
 
   /** Runs one SDK call and returns its JSON:API document, or throws a ProviderError. */
-  async function call(operation: string, run: () => Promise<SdkResult>): Promise<unknown> {
+  async function call(
+    operation: string,
+    run: () => Promise<SdkResult>,
+    moneyMoving = false,
+  ): Promise<unknown> {
     let result: SdkResult;
     try {
       if (options.apiKey !== undefined) lemonSqueezySetup({ apiKey: options.apiKey });
@@ -107,8 +112,8 @@ export function lemonSqueezyApi(options: ApiOptions): Required<
     }
     if (status === undefined) {
       throw new ProviderError(
-        `Lemon Squeezy ${operation} did not get an answer (${redact(error.message || error.name)}): the API may be unreachable; retry later.`,
-        { cause: error },
+        `Lemon Squeezy ${operation} did not get an answer (${redact(error.message || error.name)}): ${moneyMoving ? "it may still have been applied: check the order's refunds in Lemon Squeezy before retrying" : "the API may be unreachable; retry later"}.`,
+        moneyMoving ? { retryable: false, providerCode: OUTCOME_UNKNOWN, cause: error } : { cause: error },
       );
     }
     const { detail, code } = detailOf(error.cause);
@@ -159,7 +164,10 @@ export function lemonSqueezyApi(options: ApiOptions): Required<
     return {
       providerCheckoutId: id ?? "",
       ...(url ? { url } : {}),
-      status: expiresAt && expiresAt.getTime() <= options.now().getTime() ? "expired" : "open",
+      // A checkout object carries no payment state: past its expires_at it may have been paid (the
+      // order_created webhook still on its way). "open" leaves the expiry to Mika's maintenance, an
+      // hour past expiresAt, instead of expiring (and releasing the stock of) a paid order at once.
+      status: "open",
       ...(checkoutRef ? { checkoutRef } : {}),
       ...(expiresAt ? { expiresAt } : {}),
       ...(typeof a.test_mode === "boolean" ? { livemode: !a.test_mode } : {}),
@@ -260,10 +268,13 @@ export function lemonSqueezyApi(options: ApiOptions): Required<
           }
         }
         const refundAmount = amount;
-        await call("refunds.create", () =>
-          target.kind === "order"
-            ? issueOrderRefund(target.id, refundAmount)
-            : issueSubscriptionInvoiceRefund(target.id, refundAmount),
+        await call(
+          "refunds.create",
+          () =>
+            target.kind === "order"
+              ? issueOrderRefund(target.id, refundAmount)
+              : issueSubscriptionInvoiceRefund(target.id, refundAmount),
+          true,
         );
         return {
           ref: target.kind === "order" ? target.id : invoicePaymentRef(target.id),

@@ -36,7 +36,10 @@ export interface LemonSqueezyProviderOptions {
    * (service continues for free).
    */
   pauseMode?: "void" | "free";
-  /** The clock used to tell whether a retrieved checkout has expired. Defaults to the real clock. */
+  /**
+   * @deprecated Unused: a retrieved checkout is reported `open` whatever the clock says (it may have
+   * been paid), and Mika's maintenance expires it an hour past its `expiresAt`. Still accepted.
+   */
   now?: () => Date;
   /**
    * Which crypto verifies webhooks and derives event ids. `"auto"` (the default): native `node:crypto`

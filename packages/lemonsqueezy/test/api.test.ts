@@ -261,7 +261,7 @@ describe("checkout.create", () => {
 });
 
 describe("checkout.retrieve", () => {
-  it("reads a checkout: open until expires_at, Mika's id from custom data", async () => {
+  it("reads a checkout: open even past expires_at (it may have been paid), Mika's id from custom data", async () => {
     const p = lemonSqueezyProvider({
       apiKey: API_KEY,
       webhookSecret: "s",
@@ -279,7 +279,12 @@ describe("checkout.retrieve", () => {
       }),
     );
     const result = await p.checkout!.retrieve("abc-uuid");
-    expect(result).toMatchObject({ providerCheckoutId: "abc-uuid", status: "expired", checkoutRef: "co_9" });
+    expect(result).toMatchObject({
+      providerCheckoutId: "abc-uuid",
+      status: "open",
+      checkoutRef: "co_9",
+      expiresAt: new Date("2030-01-01T00:00:00Z"),
+    });
     expect(result.livemode).toBe(true);
     expect(sent[0]).toMatchObject({ method: "GET", path: "/v1/checkouts/abc-uuid" });
   });

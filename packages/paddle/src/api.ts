@@ -4,6 +4,7 @@
  */
 
 import {
+  OUTCOME_UNKNOWN,
   type PaymentProvider,
   type ProviderActionResult,
   type ProviderCheckout,
@@ -107,12 +108,12 @@ export function toProviderError(what: string, error: unknown, moneyMoving = fals
   if (error instanceof SyntaxError) {
     return new ProviderError(
       `Paddle answered ${what} with a body that is not JSON (usually an error page in front of the API); ${advice}.`,
-      { retryable: !moneyMoving, cause: error },
+      { retryable: !moneyMoving, ...(moneyMoving ? { providerCode: OUTCOME_UNKNOWN } : {}), cause: error },
     );
   }
   return new ProviderError(
     `Paddle ${what} failed without a usable answer (network error, or a response the SDK could not read); ${advice}.`,
-    { retryable: !moneyMoving, cause: error },
+    { retryable: !moneyMoving, ...(moneyMoving ? { providerCode: OUTCOME_UNKNOWN } : {}), cause: error },
   );
 }
 

@@ -301,6 +301,14 @@ export interface PaymentProvider {
 export type ProviderFactory<Options> = (options: Options) => PaymentProvider;
 
 /**
+ * The `providerCode` of a {@link ProviderError} for a money-moving call (a refund) that got no answer
+ * from a provider without idempotency keys: the provider may have applied it. The backend then keeps
+ * the call's idempotency key, and a retry with it answers `CONFLICT` instead of moving money twice.
+ * Throw it with `retryable: false`.
+ */
+export const OUTCOME_UNKNOWN = "outcome_unknown";
+
+/**
  * Thrown by provider API methods when the provider refuses a call or cannot be reached.
  * The message must be safe to show to an operator: never include secrets or API keys.
  */
