@@ -386,14 +386,14 @@ export function createBatcher(options: BatcherOptions) {
       const spec = tableSpec(table);
       const pk = spec.primaryKey;
       const names = ["k", ...columns.map((_, i) => `c${i}`)];
-      const uniqueColumns = new Set(spec.unique.flat());
+      const uniqueColumns = new Set([pk, ...spec.unique.flat()]);
       return {
         kind: "update",
         table,
         pk,
         movesUniqueKey: columns.some((column) => uniqueColumns.has(column)),
         head: `UPDATE ${qualified(table)} AS t SET ${columns.map((c, i) => `${quote(c)} = v.c${i}`).join(", ")} FROM (VALUES `,
-        tail: `) AS v(${names.join(", ")}) WHERE t.${quote(pk)} = v.k RETURNING t.${quote(pk)}`,
+        tail: `) AS v(${names.join(", ")}) WHERE t.${quote(pk)} = v.k RETURNING v.k AS ${quote(pk)}`,
       };
     });
 
@@ -734,9 +734,13 @@ export function createBatcher(options: BatcherOptions) {
       return enqueue<SqlRow | undefined>(getShape(table, lock), key, keyLiteral);
     };
 
+    /** A key as Postgres will hold it (U+FFFD for U+0000 and lone surrogates), so results and the tracker match stored rows. */
+    const keyOf = <K>(key: K): K =>
+      typeof key === "string" ? (encodeValue(dialect, "text", key) as K) : key;
     const tx: StoreTx = {
-      async get(table, key, options) {
+      async get(table, rawKey, options) {
         check();
+        const key = keyOf(rawKey);
         tableSpec(table);
         const lock = Boolean(options?.lock);
         const keyLiteral = typeof key === "string" ? sqlLiteral(key, "text") : undefined;
@@ -843,8 +847,9 @@ export function createBatcher(options: BatcherOptions) {
         const sortKey = JSON.stringify([...codec.firstUnique.map((i) => values[i] ?? null), key]);
         return enqueue<boolean>(codec.insert, key, `${tuple})`, sortKey, uniques);
       },
-      async update(table, key, patch) {
+      async update(table, rawKey, patch) {
         check();
+        const key = keyOf(rawKey);
         const codec = codecOf(table);
         const { spec } = codec;
         const keyLiteral = typeof key === "string" ? sqlLiteral(key, "text") : undefined;
@@ -878,8 +883,9 @@ export function createBatcher(options: BatcherOptions) {
         if (!literals) return plain().update(table, key, patch);
         return enqueue<boolean>(updateShape(table, columns, name), key, `${tuple})`);
       },
-      async delete(table, key) {
+      async delete(table, rawKey) {
         check();
+        const key = keyOf(rawKey);
         const spec = tableSpec(table);
         if (typeof key === "string") fail(batch.tracker.own(member, table, key));
         batch.tracker.wrote(member, table);

@@ -267,8 +267,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     let committing = false;
     const { exec, settled } = execOn(held);
     try {
-      await held.query("BEGIN ISOLATION LEVEL READ COMMITTED");
       try {
+        await held.query("BEGIN ISOLATION LEVEL READ COMMITTED");
         const value = await fn(exec);
         await settled(); // a statement `fn` did not wait for still goes before COMMIT
         if (held.lost()) throw held.lost();

@@ -150,6 +150,16 @@ function columnTypeOf(spec: TableSpec, table: string, column: string): ColumnTyp
   return type;
 }
 
+/**
+ * U+0000 and lone surrogates: what strict text cannot hold (Postgres would store U+FFFD for the
+ * latter, so a key written with one would not match the key it is read back as).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what it looks for
+const TEXT_UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/** A cheap first test for {@link TEXT_UNSTORABLE}: a NUL or any surrogate (emoji included). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what it looks for
+const MAYBE_UNSTORABLE = /[\u0000\ud800-\udfff]/;
+
 /** Encodes one value for a column of `type` (undefined → null). */
 export function encodeValue(dialect: SqlDialect, type: ColumnType, value: unknown): unknown {
   if (value === undefined || value === null) return null;
@@ -161,8 +171,8 @@ export function encodeValue(dialect: SqlDialect, type: ColumnType, value: unknow
       return dialect.strictText && text.includes("\\u") ? text.replace(JSON_UNSTORABLE, "$1\\ufffd") : text;
     }
     default:
-      return dialect.strictText && typeof value === "string" && value.includes("\u0000")
-        ? value.replaceAll("\u0000", "\ufffd")
+      return dialect.strictText && typeof value === "string" && MAYBE_UNSTORABLE.test(value)
+        ? value.replace(TEXT_UNSTORABLE, "\ufffd")
         : value;
   }
 }
