@@ -456,6 +456,11 @@ export async function applyEvent(tx: StoreTx, event: MikaEvent, ctx: LedgerConte
           await releaseReservations(tx, order.id, ctx.now);
         } else {
           next = await saveOrder(tx, order, patch, ctx.now);
+          // A decline of the very payment that then went through, delivered late: nothing failed.
+          // (Another payment's failure on a paid order, such as a renewal's, is still told.)
+          const settled = RANK[order.status] >= RANK.paid;
+          if (settled && event.paymentRef !== undefined && event.paymentRef === order.payment_ref)
+            return applied([], next);
         }
         return applied(
           [

@@ -294,4 +294,32 @@ describe("ledger: out-of-order and misdirected events", () => {
     const [sub] = await rows("subscriptions");
     expect(sub!.order_id).toBe("chk_s");
   });
+
+  it("tells of no failed payment when a decline of the payment that went through arrives late", async () => {
+    const intents: string[] = [];
+    const { deliver } = setup({ notifications: { handle: (intent) => void intents.push(intent.type) } });
+    await deliver(completed({ checkoutRef: "chk_late_decline", paymentRef: "pi_ok" }), "msg_paid");
+    // the card declined first, then went through; the decline's webhook came last
+    await deliver(
+      {
+        kind: "payment.failed",
+        checkoutRef: "chk_late_decline",
+        paymentRef: "pi_ok",
+        reason: "card_declined",
+      },
+      "msg_late_decline",
+    );
+    // a renewal of the same order failing is still told
+    await deliver(
+      {
+        kind: "payment.failed",
+        checkoutRef: "chk_late_decline",
+        paymentRef: "pi_renewal",
+        reason: "expired_card",
+      },
+      "msg_renewal_failed",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(intents).toEqual(["order.paid", "payment.failed"]);
+  });
 });
