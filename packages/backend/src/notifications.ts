@@ -41,6 +41,19 @@ export function formatAmount(amount: number | null | undefined, currency: string
  * others get a one-line summary. Returns `undefined` for intents with nothing to say to a buyer.
  */
 export function renderNotification(intent: NotificationIntent): RenderedMessage | undefined {
+  const message = render(intent);
+  // A subject goes into a mail header: ids from a webhook (an order id a buyer's custom data named)
+  // must not carry a line break into it.
+  return message && { ...message, subject: oneLine(message.subject) };
+}
+
+/** Control characters (line breaks included) become one space each run. */
+function oneLine(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ");
+}
+
+function render(intent: NotificationIntent): RenderedMessage | undefined {
   switch (intent.type) {
     case "order.paid": {
       const { order } = intent;

@@ -1,6 +1,6 @@
 import type { HandlerRunRow, MikaStore } from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
-import { formatAmount, memoryStore, type NotificationIntent } from "../src/index.js";
+import { formatAmount, memoryStore, type NotificationIntent, renderNotification } from "../src/index.js";
 import { completed, setup } from "./helpers.js";
 
 describe("host handlers", () => {
@@ -184,6 +184,22 @@ describe("runHandlers: false (ops tools)", () => {
     expect(await store.transaction((tx) => tx.find("handler_runs", {}))).toMatchObject([
       { handler: "on:checkout.completed", status: "pending", attempts: 0 },
     ]);
+  });
+});
+
+describe("renderNotification", () => {
+  it("keeps a subject on one line whatever the ids in it hold (a buyer-named order id)", () => {
+    const message = renderNotification({
+      type: "order.paid",
+      order: {
+        id: "chk_x\r\nBcc: victim@example.com",
+        customerName: "<b>Ann</b>",
+        amount: 1500,
+        currency: "USD",
+      } as never,
+    });
+    expect(message?.subject).toBe("Payment received: order chk_x Bcc: victim@example.com");
+    expect(message?.html).toContain("&lt;b&gt;Ann&lt;/b&gt;");
   });
 });
 
