@@ -1,7 +1,7 @@
 import type { HandlerRunRow, MikaStore } from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
 import { formatAmount, memoryStore, type NotificationIntent, renderNotification } from "../src/index.js";
-import { completed, setup } from "./helpers.js";
+import { completed, setup, storeWithTx } from "./helpers.js";
 
 describe("host handlers", () => {
   it("run after the commit with the event and the order, typed by kind", async () => {
@@ -89,24 +89,16 @@ describe("host handlers", () => {
 describe("a store error writing handler outcomes", () => {
   /** A memory store whose next `failUpdates` updates of handler runs throw. */
   function flakyRunStore() {
-    const inner = memoryStore();
     const control = { failUpdates: 0 };
-    const store: MikaStore = {
-      ...inner,
-      transaction: (fn) =>
-        inner.transaction((tx) =>
-          fn({
-            ...tx,
-            update: (table, id, patch) => {
-              if (table === "handler_runs" && control.failUpdates > 0) {
-                control.failUpdates--;
-                return Promise.reject(new Error("disk I/O error"));
-              }
-              return tx.update(table, id, patch);
-            },
-          }),
-        ),
-    };
+    const { store, inner } = storeWithTx((tx) => ({
+      update: (table, id, patch) => {
+        if (table === "handler_runs" && control.failUpdates > 0) {
+          control.failUpdates--;
+          return Promise.reject(new Error("disk I/O error"));
+        }
+        return tx.update(table, id, patch);
+      },
+    }));
     return { inner, store, control };
   }
 

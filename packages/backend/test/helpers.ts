@@ -7,9 +7,11 @@
 import { standardWebhooksProvider, standardWebhooksSigner } from "@mika/testing";
 import {
   type MikaEvent,
+  type MikaStore,
   type PaymentProvider,
   reviveEvent,
   type SerializedEvent,
+  type StoreTx,
   type TableName,
 } from "@mika/types";
 import { createMika, type MikaOptions, memoryStore } from "../src/index.js";
@@ -121,3 +123,32 @@ export const completed = (over: Record<string, unknown> = {}): EventSpec => ({
   paymentRef: "pi_1",
   ...over,
 });
+
+/** A succeeded refund.updated event (a full refund of `completed()`'s payment). */
+export const refunded = (over: Record<string, unknown> = {}): EventSpec => ({
+  kind: "refund.updated",
+  paymentRef: "pi_1",
+  refundedAmount: 1500,
+  amount: 1500,
+  currency: "USD",
+  full: true,
+  status: "succeeded",
+  ...over,
+});
+
+/**
+ * A memory store whose transactions get `override(tx)`'s methods in place of their own: a test
+ * makes one method fail (or watch it) and the rest behave. Returns the inner store too, to read back
+ * what was really stored.
+ */
+export function storeWithTx(override: (tx: StoreTx) => Partial<StoreTx>): {
+  store: MikaStore;
+  inner: MikaStore;
+} {
+  const inner = memoryStore();
+  const store: MikaStore = {
+    ...inner,
+    transaction: (fn) => inner.transaction((tx) => fn({ ...tx, ...override(tx) })),
+  };
+  return { store, inner };
+}

@@ -7,7 +7,7 @@ import {
 } from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../src/index.js";
-import { acmeProvider, completed, setup, webhookRequest } from "./helpers.js";
+import { acmeProvider, completed, setup, storeWithTx, webhookRequest } from "./helpers.js";
 
 /**
  * A memory store whose transactions hand every `insert` to `insert(table, write)`, where `write()` does
@@ -559,21 +559,13 @@ describe("parked events (waiting for their order)", () => {
 
 describe("a redelivery that meets a store error", () => {
   it("is answered with an envelope, not a thrown error", async () => {
-    const inner = memoryStore();
     const failing = { finds: false };
-    const store: MikaStore = {
-      ...inner,
-      transaction: (fn) =>
-        inner.transaction((tx) =>
-          fn({
-            ...tx,
-            find: (table, where, options) =>
-              failing.finds && table === "events"
-                ? Promise.reject(new Error("connection reset"))
-                : tx.find(table, where, options),
-          }),
-        ),
-    };
+    const { store } = storeWithTx((tx) => ({
+      find: (table, where, options) =>
+        failing.finds && table === "events"
+          ? Promise.reject(new Error("connection reset"))
+          : tx.find(table, where, options),
+    }));
     const { deliver, mika, clock, logs } = setup({ store });
     await deliver(completed(), "msg_twice");
     failing.finds = true;
