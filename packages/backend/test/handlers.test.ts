@@ -1,7 +1,7 @@
 import type { HandlerRunRow, MikaStore } from "@mika/types";
 import { describe, expect, it, vi } from "vitest";
 import { formatAmount, memoryStore, type NotificationIntent, renderNotification } from "../src/index.js";
-import { completed, setup, storeWithTx } from "./helpers.js";
+import { completed, refunded, setup, storeWithTx } from "./helpers.js";
 
 describe("host handlers", () => {
   it("run after the commit with the event and the order, typed by kind", async () => {
@@ -228,18 +228,7 @@ describe("notifications", () => {
       },
     });
     await deliver(completed({ customer: { name: "Ada <script>" } }), "msg_n2");
-    await deliver(
-      {
-        kind: "refund.updated",
-        paymentRef: "pi_1",
-        refundedAmount: 1500,
-        amount: 1500,
-        currency: "USD",
-        full: true,
-        status: "succeeded",
-      },
-      "msg_n3",
-    );
+    await deliver(refunded(), "msg_n3");
     await deliver({ kind: "payment.failed", paymentRef: "pi_x", reason: "card_declined" }, "msg_n4");
     await deliver(
       {
