@@ -102,6 +102,26 @@ export interface CheckoutOptions {
 }
 
 const HTTP_URL = /^https?:\/\/[^\s]+$/i;
+
+/**
+ * What is wrong with checkout metadata, or `undefined`: a plain object of at most 20 string values
+ * (500 characters each) under keys of at most 40 characters, none starting with `mika_` (Mika's own).
+ * Within every provider's limits (Stripe: 50 keys, 40-character keys, 500-character values), so a
+ * request the provider would refuse never reaches it.
+ */
+function checkMetadata(metadata: unknown): string | undefined {
+  if (metadata === undefined) return undefined;
+  const problem =
+    "an object of at most 20 string values (500 characters), keys of 1-40 characters, none starting with mika_";
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) return problem;
+  const entries = Object.entries(metadata);
+  if (entries.length > 20) return problem;
+  for (const [key, value] of entries) {
+    if (key.length === 0 || key.length > 40 || key.startsWith("mika_")) return problem;
+    if (typeof value !== "string" || value.length > 500) return problem;
+  }
+  return undefined;
+}
 /** How long stock stays held past the moment a checkout stops being payable. */
 const HOLD_GRACE_MS = 5 * 60_000;
 
@@ -152,16 +172,22 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
       fields.successUrl = "an absolute http(s) URL";
     if (typeof input.cancelUrl !== "string" || !HTTP_URL.test(input.cancelUrl))
       fields.cancelUrl = "an absolute http(s) URL";
+    const metadataProblem = checkMetadata(input.metadata);
+    if (metadataProblem) fields.metadata = metadataProblem;
     if (input.customer?.email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(String(input.customer.email))) {
       fields["customer.email"] = "an email address";
     }
     const catalog = await loadCatalog();
     const lines: (ProviderCheckoutLine & { sellableId?: string; mode: "payment" | "subscription" })[] = [];
     for (const [i, line] of (Array.isArray(input.lines) ? input.lines : []).entries()) {
-      const quantity = line?.quantity ?? 1;
+      if (!line || typeof line !== "object") {
+        fields[`lines[${i}]`] = "an object: { sellableId, quantity } or { name, amount, currency }";
+        continue;
+      }
+      const quantity = line.quantity ?? 1;
       if (!Number.isInteger(quantity) || quantity < 1 || quantity > 1000)
         fields[`lines[${i}].quantity`] = "a whole number from 1 to 1000";
-      if (line && "sellableId" in line) {
+      if (line && typeof line === "object" && "sellableId" in line) {
         const sellable = catalog.find((s) => s.id === line.sellableId);
         if (!sellable) {
           fields[`lines[${i}].sellableId`] = `unknown sellable ${JSON.stringify(line.sellableId)}`;
@@ -455,6 +481,9 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
     }
     if (found.status === "pending" || found.status === "awaiting_payment") {
       const provider = engine.providers.get(found.provider);
+      // The stock is freed only when the provider's page can no longer be paid: a provider that cannot
+      // expire a checkout keeps it payable until its own expiry, and the holds last that long anyway.
+      let unpayable = !found.provider_checkout_id;
       if (
         provider?.checkout?.expire &&
         provider.capabilities.has("checkout.expire") &&
@@ -462,6 +491,7 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
       ) {
         try {
           await provider.checkout.expire(found.provider_checkout_id);
+          unpayable = true;
         } catch (error) {
           return providerFailure(engine, provider.name, error);
         }
@@ -470,7 +500,7 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
         const order = await tx.get("orders", found.id, { lock: true });
         if (order && (order.status === "pending" || order.status === "awaiting_payment")) {
           await tx.update("orders", found.id, { status: "canceled", updated_at: engine.now() });
-          await releaseReservations(tx, found.id, engine.now());
+          if (unpayable) await releaseReservations(tx, found.id, engine.now());
         }
       });
     }

@@ -14,6 +14,8 @@ export interface Engine {
   now: () => number;
   createId: (prefix: string) => string;
   basePath: string;
+  /** What the public `POST /checkout` route takes (see `MikaConfig.publicCheckout`). */
+  publicCheckout: { inlinePrices: boolean; redirectOrigins: readonly string[] | undefined };
   maxBodyBytes: number;
   processing: "inline" | "deferred";
   runHandlers: boolean;
@@ -62,6 +64,10 @@ export function createEngine(options: CreateMikaOptions): Engine {
     now: () => now().getTime(),
     createId: options.createId ?? defaultCreateId,
     basePath,
+    publicCheckout: {
+      inlinePrices: config.publicCheckout?.inlinePrices ?? false,
+      redirectOrigins: config.publicCheckout?.redirectOrigins?.map((origin) => new URL(origin).origin),
+    },
     maxBodyBytes: config.maxBodyBytes ?? 1024 * 1024,
     processing: config.processing ?? "inline",
     runHandlers: config.runHandlers ?? true,

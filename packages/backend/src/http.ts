@@ -88,6 +88,50 @@ function match(pattern: string[], segments: string[]): (string | undefined)[] | 
   return params;
 }
 
+/**
+ * Why the public `POST /checkout` route refuses a request that `mika.checkout.start` would take from
+ * the server: anyone can call the route, so by default it takes catalog lines only (no price of the
+ * caller's choosing) and sends the buyer back only to the shop's own origin (no open redirect).
+ */
+function publicCheckoutProblem(engine: Engine, request: Request, input: Record<string, unknown>) {
+  const { inlinePrices, redirectOrigins } = engine.publicCheckout;
+  if (!inlinePrices && Array.isArray(input.lines)) {
+    const priced = input.lines.some(
+      (line) => line !== null && typeof line === "object" && !("sellableId" in line),
+    );
+    if (priced) {
+      return err(
+        "VALIDATION_FAILED",
+        "This route takes catalog lines only ({ sellableId, quantity }): set config.publicCheckout.inlinePrices to let callers name prices.",
+        { fields: { lines: "catalog lines only" } },
+      );
+    }
+  }
+  // Without a list: the request's own host, over either scheme (TLS often ends at a proxy in front).
+  const own = new URL(request.url).hostname;
+  const fields: Record<string, string> = {};
+  for (const name of ["successUrl", "cancelUrl"] as const) {
+    const value = input[name];
+    if (typeof value !== "string") continue; // checkout.start reports a missing or malformed URL
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      continue;
+    }
+    const ok = redirectOrigins ? redirectOrigins.includes(url.origin) : url.hostname === own;
+    if (!ok) fields[name] = `must be on ${redirectOrigins ? redirectOrigins.join(" or ") : own}`;
+  }
+  if (Object.keys(fields).length > 0) {
+    return err(
+      "VALIDATION_FAILED",
+      "The buyer may only be sent back to this shop: list other origins in config.publicCheckout.redirectOrigins.",
+      { fields },
+    );
+  }
+  return undefined;
+}
+
 /** What an ops list route passes on to its list method. */
 interface ListQuery {
   status?: never;
@@ -166,6 +210,8 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
               },
             );
           }
+          const refused = publicCheckoutProblem(engine, request, body.value);
+          if (refused) return refused;
           return mika.checkout.start(body.value as never, { idempotencyKey: key });
         },
       },

@@ -75,6 +75,14 @@ export interface Logger {
 export interface MikaConfig {
   /** Path prefix of `mika.handler`'s routes. Default `/api/mika`. */
   basePath?: string;
+  /**
+   * What the public `POST /checkout` route takes; anyone can call it, where `mika.checkout.start` on
+   * the server takes whatever your code passes. `inlinePrices`: whether a request may name its own
+   * price (`{ name, amount, currency }` lines). Default `false`: catalog lines (`sellableId`) only.
+   * `redirectOrigins`: the origins `successUrl` and `cancelUrl` may point to. Default: the request's
+   * own host, over http or https (behind a proxy that rewrites the Host, list your public origin).
+   */
+  publicCheckout?: { inlinePrices?: boolean; redirectOrigins?: readonly string[] };
   /** Largest webhook body accepted, in bytes; larger → 413 before any hashing. Default 1 MiB. */
   maxBodyBytes?: number;
   /**
