@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { createMika, type EventHandlers, type Logger, type Mika } from "@mika/backend";
-import { EVENT_KINDS, type MikaStore } from "@mika/types";
+import { EVENT_KINDS, MIKA_SCHEMA, type MikaStore } from "@mika/types";
 
 /** Where the ops commands find the store. */
 export interface StoreTarget {
@@ -56,13 +56,7 @@ export async function openStore(
       connectionString: target.postgres,
       ...(target.schema ? { schema: target.schema } : {}),
     });
-    // schemaVersion() only reads; the store's first transaction would create the schema and tables
-    if (options.mustExist && (await versionOrClose(store)) === 0) {
-      throw new StoreError(
-        `No Mika tables in ${describeTarget(target)}: check --schema (or MIKA_PG_SCHEMA), or create them with \`mika migrate\`.`,
-      );
-    }
-    return store;
+    return options.mustExist ? atCurrentVersion(store, target) : store;
   }
   const file = target.db ?? "mika.db";
   if (options.mustExist && file !== ":memory:" && !existsSync(file)) {
@@ -70,8 +64,55 @@ export async function openStore(
       `No database at ${resolve(file)}: pass --db <file> (or --postgres <url>), or create one with \`mika migrate\`.`,
     );
   }
+  if (options.mustExist && file !== ":memory:") {
+    // Read the version through a read-only handle first: opening the store itself sets WAL mode,
+    // a write to a file that may not be Mika's at all.
+    const version = await sqliteVersion(file);
+    if (version !== MIKA_SCHEMA.version) throw versionError(target, version);
+  }
   const { sqliteStore } = await import("@mika/store-sqlite");
-  return sqliteStore({ file });
+  const store = sqliteStore({ file });
+  return options.mustExist ? atCurrentVersion(store, target) : store;
+}
+
+/** The Mika schema version of a SQLite file, read without writing to it (0: no Mika tables). */
+async function sqliteVersion(file: string): Promise<number> {
+  const { default: Database } = await import("better-sqlite3");
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const meta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mika_meta'").get();
+    if (!meta) return 0;
+    const row = db.prepare("SELECT version FROM mika_meta WHERE id = 'schema'").get() as
+      | { version: number }
+      | undefined;
+    return row ? Number(row.version) : 0;
+  } catch (error) {
+    throw new StoreError(`${resolve(file)} is not a SQLite database Mika can read (${String(error)}).`);
+  } finally {
+    db.close();
+  }
+}
+
+function versionError(target: StoreTarget, version: number): StoreError {
+  return version === 0
+    ? new StoreError(
+        `No Mika tables in ${describeTarget(target)}: check --db / --schema (or MIKA_PG_SCHEMA), or create them with \`mika migrate\`.`,
+      )
+    : new StoreError(
+        `${describeTarget(target)} holds Mika schema version ${version}; this CLI needs ${MIKA_SCHEMA.version}. Upgrade the app's Mika packages, then run \`mika migrate\` deliberately (it is never done behind the app's back).`,
+      );
+}
+
+/**
+ * The store, if it holds Mika's tables at this CLI's schema version; else closed, with an error. A
+ * command that must find a database never creates tables nor migrates the app's schema behind its
+ * back: `schemaVersion()` only reads, while the store's first transaction would do both.
+ */
+async function atCurrentVersion(store: MikaStore, target: StoreTarget): Promise<MikaStore> {
+  const version = await versionOrClose(store);
+  if (version === MIKA_SCHEMA.version) return store;
+  await store.close().catch(() => undefined);
+  throw versionError(target, version);
 }
 
 /** The store's schema version; the store is closed when it is 0 or cannot be read. */
