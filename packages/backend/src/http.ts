@@ -91,9 +91,9 @@ function match(pattern: string[], segments: string[]): (string | undefined)[] | 
 /**
  * Why the public `POST /checkout` route refuses a request that `mika.checkout.start` would take from
  * the server: anyone can call the route, so by default it takes catalog lines only (no price of the
- * caller's choosing) and sends the buyer back only to the shop's own origin (no open redirect).
+ * caller's choosing), and with `redirectOrigins` it sends the buyer back only to those origins.
  */
-function publicCheckoutProblem(engine: Engine, request: Request, input: Record<string, unknown>) {
+function publicCheckoutProblem(engine: Engine, input: Record<string, unknown>) {
   const { inlinePrices, redirectOrigins } = engine.publicCheckout;
   if (!inlinePrices && Array.isArray(input.lines)) {
     const priced = input.lines.some(
@@ -107,10 +107,10 @@ function publicCheckoutProblem(engine: Engine, request: Request, input: Record<s
       );
     }
   }
-  // Without a list: the request's own host, over either scheme (TLS often ends at a proxy in front).
-  const own = new URL(request.url).hostname;
+  // Only with a list: the host in a request's URL is not the buyer's (Astro and Next report
+  // "localhost" for a request to 127.0.0.1), so there is nothing to compare with without one.
   const fields: Record<string, string> = {};
-  for (const name of ["successUrl", "cancelUrl"] as const) {
+  for (const name of redirectOrigins ? (["successUrl", "cancelUrl"] as const) : []) {
     const value = input[name];
     if (typeof value !== "string") continue; // checkout.start reports a missing or malformed URL
     let url: URL;
@@ -119,8 +119,7 @@ function publicCheckoutProblem(engine: Engine, request: Request, input: Record<s
     } catch {
       continue;
     }
-    const ok = redirectOrigins ? redirectOrigins.includes(url.origin) : url.hostname === own;
-    if (!ok) fields[name] = `must be on ${redirectOrigins ? redirectOrigins.join(" or ") : own}`;
+    if (!redirectOrigins?.includes(url.origin)) fields[name] = `must be on ${redirectOrigins?.join(" or ")}`;
   }
   if (Object.keys(fields).length > 0) {
     return err(
@@ -210,7 +209,7 @@ export function createHandler(engine: Engine, mika: Mika): (request: Request) =>
               },
             );
           }
-          const refused = publicCheckoutProblem(engine, request, body.value);
+          const refused = publicCheckoutProblem(engine, body.value);
           if (refused) return refused;
           return mika.checkout.start(body.value as never, { idempotencyKey: key });
         },

@@ -79,8 +79,10 @@ export interface MikaConfig {
    * What the public `POST /checkout` route takes; anyone can call it, where `mika.checkout.start` on
    * the server takes whatever your code passes. `inlinePrices`: whether a request may name its own
    * price (`{ name, amount, currency }` lines). Default `false`: catalog lines (`sellableId`) only.
-   * `redirectOrigins`: the origins `successUrl` and `cancelUrl` may point to. Default: the request's
-   * own host, over http or https (behind a proxy that rewrites the Host, list your public origin).
+   * `redirectOrigins`: the origins `successUrl` and `cancelUrl` may point to (`["https://shop.example"]`).
+   * Set it: without it any http(s) URL is taken, so anyone can make a checkout on your account whose
+   * page sends the buyer to a site of their choosing. (Mika cannot default it to the request's own
+   * host: frameworks and proxies report another host than the buyer's.)
    */
   publicCheckout?: { inlinePrices?: boolean; redirectOrigins?: readonly string[] };
   /** Largest webhook body accepted, in bytes; larger → 413 before any hashing. Default 1 MiB. */

@@ -52,16 +52,30 @@ describe("the public POST /checkout route", () => {
     expect(account.calls.filter((c) => c.method === "checkout.create")).toHaveLength(0);
   });
 
-  it("refuses success/cancel URLs on another origin (open redirect from the merchant's pay page)", async () => {
-    const { mika, account } = shop();
+  it("with redirectOrigins, refuses success/cancel URLs elsewhere (no open redirect from the pay page)", async () => {
+    const { provider, account } = shopProvider();
+    const { mika } = setup({
+      providers: [provider],
+      catalog,
+      config: { publicCheckout: { redirectOrigins: ["https://shop.test"] } },
+    });
     const res = await post(mika, {
       provider: "acme",
       lines: [{ sellableId: "mug" }],
       successUrl: "https://evil.example/login",
-      cancelUrl: "https://evil.example/login",
+      cancelUrl: "https://shop.test/cancel",
     });
     expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({
+      error: { fields: { successUrl: "must be on https://shop.test" } },
+    });
     expect(account.calls.filter((c) => c.method === "checkout.create")).toHaveLength(0);
+    const ok = await post(
+      mika,
+      { provider: "acme", lines: [{ sellableId: "mug" }], ...urls },
+      "public-key-0002",
+    );
+    expect(ok.status).toBe(200);
   });
 
   it("answers a line that is not an object with 422, not 500", async () => {
