@@ -114,14 +114,10 @@ export function createMaintenance(engine: Engine, reconcile: (order: OrderRow) =
           report.reconciledCheckouts++;
           const expired = await engine.store.transaction(async (tx) => {
             const current = await tx.get("orders", order.id, { lock: true });
-            const provider = engine.providers.get(order.provider);
-            const canAsk = Boolean(provider?.checkout?.retrieve && order.provider_checkout_id);
-            // without a provider answer, a checkout an hour past its expiry is expired
-            if (
-              current &&
-              current.status === "pending" &&
-              (!canAsk || now - (current.expires_at ?? now) > 60 * 60_000)
-            ) {
+            // Without a provider's word that it expired (reconcile applies that), a checkout is
+            // expired an hour past its expiry: its webhook may still be on the way, and a process
+            // that cannot ask the provider (the CLI) must not free the stock of a paid checkout.
+            if (current && current.status === "pending" && now - (current.expires_at ?? now) > 60 * 60_000) {
               await tx.update("orders", order.id, { status: "expired", updated_at: now });
               await releaseReservations(tx, order.id, now);
               return true;

@@ -1,7 +1,7 @@
 import { setTimeout as realSleep } from "node:timers/promises";
 import { ProviderError } from "@mika/types";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { HandlerContext, Sellable } from "../src/index.js";
+import { createMika, type HandlerContext, type Sellable } from "../src/index.js";
 import { setup } from "./helpers.js";
 import { shopProvider } from "./shop-provider.js";
 
@@ -321,6 +321,25 @@ describe("checkout.start", () => {
     const late = await mika.maintenance.run();
     expect(late.ok && late.data.releasedReservations).toBe(1);
     expect((await mika.checkout.start(tees, { idempotencyKey: "key-hold-3" })).ok).toBe(true);
+  });
+
+  it("a process that cannot ask the provider (the CLI) expires a checkout only an hour past its expiry", async () => {
+    const { mika, store, clock } = shop();
+    const started = await mika.checkout.start(
+      { provider: "acme", lines: [{ sellableId: "mug" }], ...urls },
+      { idempotencyKey: "key-ops-expiry" },
+    );
+    if (!started.ok) throw new Error("start failed");
+    const quiet = { info() {}, warn() {}, error() {} };
+    const ops = createMika({ providers: [], store, now: clock.now, config: { logger: quiet } });
+    clock.advance(40 * 60_000); // ten minutes past the checkout's 30: its webhook may still be on the way
+    await ops.maintenance.run();
+    const early = await mika.orders.get(started.data.checkoutId);
+    expect(early.ok && early.data.status).toBe("pending");
+    clock.advance(60 * 60_000);
+    await ops.maintenance.run();
+    const late = await mika.orders.get(started.data.checkoutId);
+    expect(late.ok && late.data.status).toBe("expired");
   });
 
   it("expires an abandoned checkout even when over 100 older ones wait on slow bank payments", async () => {
