@@ -22,6 +22,9 @@ beforeAll(async () => {
     `CREATE DATABASE "${database}" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'`,
   );
   icu = new pg.Pool({ connectionString: ICU_URL, max: 4 });
+  // The database is dropped WITH (FORCE) at the end: a connection still closing then is cut off, and
+  // that is expected, not a failure of the run.
+  icu.on("error", () => undefined);
   // The premise: this database's default collation is not code point order.
   const { rows } = await icu.query(`SELECT 'run:x' < 'run;' AS ordered`);
   expect(rows[0].ordered).toBe(false);
