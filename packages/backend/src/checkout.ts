@@ -187,7 +187,7 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
       const quantity = line.quantity ?? 1;
       if (!Number.isInteger(quantity) || quantity < 1 || quantity > 1000)
         fields[`lines[${i}].quantity`] = "a whole number from 1 to 1000";
-      if (line && typeof line === "object" && "sellableId" in line) {
+      if ("sellableId" in line) {
         const sellable = catalog.find((s) => s.id === line.sellableId);
         if (!sellable) {
           fields[`lines[${i}].sellableId`] = `unknown sellable ${JSON.stringify(line.sellableId)}`;
@@ -209,7 +209,7 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
           amount: sellable.amount,
           currency: sellable.currency,
         });
-      } else if (line && typeof line === "object") {
+      } else {
         const l = line as {
           name?: unknown;
           amount?: unknown;
@@ -229,8 +229,6 @@ export function createCommerce(engine: Engine, options: CheckoutOptions) {
           mode: l.interval ? "subscription" : "payment",
           ...(l.interval ? { interval: l.interval } : {}),
         });
-      } else {
-        fields[`lines[${i}]`] = "a line is { sellableId, quantity } or { name, amount, currency, quantity }";
       }
     }
     const currencies = new Set(lines.map((l) => l.currency));

@@ -110,16 +110,12 @@ function publicCheckoutProblem(engine: Engine, input: Record<string, unknown>) {
   // Only with a list: the host in a request's URL is not the buyer's (Astro and Next report
   // "localhost" for a request to 127.0.0.1), so there is nothing to compare with without one.
   const fields: Record<string, string> = {};
-  for (const name of redirectOrigins ? (["successUrl", "cancelUrl"] as const) : []) {
+  for (const name of ["successUrl", "cancelUrl"] as const) {
     const value = input[name];
-    if (typeof value !== "string") continue; // checkout.start reports a missing or malformed URL
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      continue;
-    }
-    if (!redirectOrigins?.includes(url.origin)) fields[name] = `must be on ${redirectOrigins?.join(" or ")}`;
+    // checkout.start reports a missing or malformed URL
+    if (!redirectOrigins || typeof value !== "string" || !URL.canParse(value)) continue;
+    if (!redirectOrigins.includes(new URL(value).origin))
+      fields[name] = `must be on ${redirectOrigins.join(" or ")}`;
   }
   if (Object.keys(fields).length > 0) {
     return err(
